@@ -1,10 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// An IPv4 or IPv6 address, parsed once at the edge and printed exactly as Go's
 /// `net.IP.String()` prints it, so that `alive:` records are byte-compatible with Go serf.

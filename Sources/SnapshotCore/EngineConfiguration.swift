@@ -1,0 +1,32 @@
+/// How an engine keeps its snapshot.
+public struct EngineConfiguration: Sendable {
+    /// When a submission completes.
+    public enum Durability: String, Sendable, CaseIterable {
+        /// After its records are on disk: one fdatasync per batch (group commit).
+        case fsync
+        /// Go serf's behaviour: on enqueue; written at least every 500 ms; fsync on leave,
+        /// compaction and close.
+        case buffered
+    }
+
+    public var durability: Durability = .fsync
+    /// Events the intake queue holds before submitters wait (Go serf's channels hold 2048).
+    public var queueCapacity = 2048
+    /// Compaction starts when the file passes max(minCompactSize, 2 × 128 B × alive nodes).
+    public var minCompactSize: Int64 = 128 * 1024
+    /// Keep the alive set across a leave, and ignore a replayed leave (Serf's RejoinAfterLeave).
+    public var rejoinAfterLeave = false
+    /// How often the clock is checked and buffered writes are flushed (Go: 500 ms).
+    public var flushInterval: Double = 0.5
+    /// The earliest a failed compaction is tried again (Go: 30 s).
+    public var compactionRetryInterval: Double = 30
+    public var io: any FileIO = POSIXFileIO()
+    public var observer: any EngineObserver = NoEngineObserver()
+
+    public init() {}
+
+    /// Go serf's sizing rule: 128 bytes a node, compacted at twice that.
+    public func compactionThreshold(aliveNodes: Int) -> Int64 {
+        max(minCompactSize, 2 * 128 * Int64(aliveNodes))
+    }
+}

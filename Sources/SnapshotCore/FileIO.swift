@@ -1,0 +1,146 @@
+import Glibc
+
+/// An error from the file layer, carrying the operation, the path and errno's text.
+public struct FileIOError: Error, CustomStringConvertible, Sendable, Equatable {
+    public var operation: String
+    public var path: String
+    public var code: Int32
+
+    public init(_ operation: String, _ path: String, code: Int32) {
+        self.operation = operation
+        self.path = path
+        self.code = code
+    }
+
+    public var description: String {
+        "\(operation) \(path): \(String(cString: strerror(code)))"
+    }
+}
+
+/// The seam through which the engine does all its file I/O, so that tests can inject
+/// short writes, ENOSPC or EIO. Every call is a thin, blocking POSIX call: only the engine's
+/// own writer and compactor threads make them, never a Dispatch worker.
+public protocol FileIO: Sendable {
+    /// Opens `path` for reading and appending (created with mode 0644 when `create`). Every
+    /// write goes to the end of the file (O_APPEND), so a truncation never leaves a hole.
+    func open(_ path: String, create: Bool, truncate: Bool) throws(FileIOError) -> Int32
+    func openReadOnly(_ path: String) throws(FileIOError) -> Int32
+    /// One write(2) at the current offset; returns how many bytes it took (may be short).
+    func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(FileIOError) -> Int
+    /// One read(2); 0 at end of file.
+    func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws(FileIOError) -> Int
+    func dataSync(_ fd: Int32, path: String) throws(FileIOError)
+    func sync(_ fd: Int32, path: String) throws(FileIOError)
+    func truncate(_ fd: Int32, to length: Int64, path: String) throws(FileIOError)
+    func seek(_ fd: Int32, to offset: Int64, path: String) throws(FileIOError)
+    func size(_ fd: Int32, path: String) throws(FileIOError) -> Int64
+    func rename(_ from: String, _ to: String) throws(FileIOError)
+    func remove(_ path: String) throws(FileIOError)
+    func exists(_ path: String) -> Bool
+    func close(_ fd: Int32)
+    /// fsync of a directory, so that a create or a rename in it is durable.
+    func syncDirectory(_ path: String) throws(FileIOError)
+}
+
+extension FileIO {
+    /// Writes all of `bytes`, looping over short writes.
+    public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(FileIOError) {
+        var done = 0
+        while done < bytes.count {
+            let n = try write(fd, UnsafeRawBufferPointer(rebasing: bytes[done...]), path: path)
+            if n <= 0 { throw FileIOError("write", path, code: EIO) }
+            done += n
+        }
+    }
+
+    public func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(FileIOError) {
+        var failure: FileIOError?
+        bytes.withUnsafeBytes { raw in
+            do throws(FileIOError) { try writeAll(fd, raw, path: path) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+}
+
+/// The real file system.
+public struct POSIXFileIO: FileIO {
+    public init() {}
+
+    public func open(_ path: String, create: Bool, truncate: Bool) throws(FileIOError) -> Int32 {
+        var flags = O_RDWR | O_APPEND | O_CLOEXEC
+        if create { flags |= O_CREAT }
+        if truncate { flags |= O_TRUNC }
+        let fd = Glibc.open(path, flags, 0o644)
+        if fd < 0 { throw FileIOError("open", path, code: errno) }
+        return fd
+    }
+
+    public func openReadOnly(_ path: String) throws(FileIOError) -> Int32 {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw FileIOError("open", path, code: errno) }
+        return fd
+    }
+
+    public func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(FileIOError) -> Int {
+        while true {
+            let n = Glibc.write(fd, bytes.baseAddress, bytes.count)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw FileIOError("write", path, code: errno)
+        }
+    }
+
+    public func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws(FileIOError) -> Int {
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw FileIOError("read", path, code: errno)
+        }
+    }
+
+    public func dataSync(_ fd: Int32, path: String) throws(FileIOError) {
+        if fdatasync(fd) != 0 { throw FileIOError("fdatasync", path, code: errno) }
+    }
+
+    public func sync(_ fd: Int32, path: String) throws(FileIOError) {
+        if fsync(fd) != 0 { throw FileIOError("fsync", path, code: errno) }
+    }
+
+    public func truncate(_ fd: Int32, to length: Int64, path: String) throws(FileIOError) {
+        if ftruncate(fd, off_t(length)) != 0 { throw FileIOError("ftruncate", path, code: errno) }
+    }
+
+    public func seek(_ fd: Int32, to offset: Int64, path: String) throws(FileIOError) {
+        if lseek(fd, off_t(offset), SEEK_SET) < 0 { throw FileIOError("lseek", path, code: errno) }
+    }
+
+    public func size(_ fd: Int32, path: String) throws(FileIOError) -> Int64 {
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw FileIOError("fstat", path, code: errno) }
+        return Int64(st.st_size)
+    }
+
+    public func rename(_ from: String, _ to: String) throws(FileIOError) {
+        if Glibc.rename(from, to) != 0 { throw FileIOError("rename", from, code: errno) }
+    }
+
+    public func remove(_ path: String) throws(FileIOError) {
+        if unlink(path) != 0 && errno != ENOENT { throw FileIOError("unlink", path, code: errno) }
+    }
+
+    public func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    public func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    public func syncDirectory(_ path: String) throws(FileIOError) {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { throw FileIOError("open directory", path, code: errno) }
+        defer { _ = Glibc.close(fd) }
+        if fsync(fd) != 0 { throw FileIOError("fsync directory", path, code: errno) }
+    }
+}

@@ -1,0 +1,190 @@
+import DequeModule
+import Dispatch
+import Foundation
+
+/// The completion of a submission: called once, on an engine thread or the submitter's.
+public typealias SubmitCompletion = @Sendable (Result<Acknowledgement, SnapshotError>) -> Void
+
+/// A batch of events handed to the engine by one submitter.
+struct Submission: Sendable {
+    let events: [SnapshotEvent]
+    /// Nil once the submitter has been answered (buffered mode answers on admission).
+    let completion: SubmitCompletion?
+}
+
+/// One unit of work for the writer, in submission order.
+enum WorkItem: Sendable {
+    case events(Submission)
+    case leave(SubmitCompletion)
+    case compact(@Sendable (Result<CompactionResult, SnapshotError>) -> Void)
+}
+
+/// What the writer takes from the queue in one go.
+struct TakenWork {
+    var items: [WorkItem] = []
+    var closing = false
+}
+
+/// The bounded intake queue between submitters and the one writer. Submitters never block:
+/// when the queue is full a submission is parked until space frees or its deadline passes
+/// (then it is refused with `.queueFull`). Capacity counts events; a submission larger than
+/// the whole capacity is admitted when the queue is empty, so it cannot wait forever.
+final class IntakeQueue: @unchecked Sendable {
+    // Everything below is guarded by `condition`.
+    private let condition = NSCondition()
+    private var items = Deque<WorkItem>()
+    private var depth = 0
+    private var parked = Deque<(id: UInt64, submission: Submission)>()
+    private var nextParkID: UInt64 = 0
+    private var closing = false
+    private var leaving: Bool
+    private var wakeups = 0
+
+    let capacity: Int
+    /// Buffered mode answers a submission when it is admitted.
+    let answersOnAdmission: Bool
+    let observer: any EngineObserver
+
+    init(capacity: Int, answersOnAdmission: Bool, leaving: Bool, observer: any EngineObserver) {
+        self.capacity = max(1, capacity)
+        self.answersOnAdmission = answersOnAdmission
+        self.leaving = leaving
+        self.observer = observer
+    }
+
+    /// Events admitted and not yet taken by the writer.
+    var currentDepth: Int { condition.withLock { depth } }
+
+    /// Submissions waiting for space.
+    var parkedCount: Int { condition.withLock { parked.count } }
+
+    func submit(_ events: [SnapshotEvent], deadline: DispatchTime, completion: @escaping SubmitCompletion) {
+        var refusal: SnapshotError?
+        var admitted: Submission?
+        condition.lock()
+        if closing {
+            refusal = .closed
+        } else if leaving {
+            refusal = .leaving
+        } else if parked.isEmpty && fits(events.count) {
+            admitted = admit(Submission(events: events, completion: completion))
+        } else if deadline <= .now() {
+            refusal = .queueFull
+        } else {
+            let id = nextParkID
+            nextParkID += 1
+            parked.append((id, Submission(events: events, completion: completion)))
+            condition.unlock()
+            DispatchQueue.global().asyncAfter(deadline: deadline) { [self] in expire(id) }
+            return
+        }
+        condition.unlock()
+        if let refusal {
+            observer.refused(count: events.count, reason: refusal)
+            completion(.failure(refusal))
+        } else if let admitted {
+            answerOnAdmission(admitted, original: completion)
+        }
+    }
+
+    /// Queues a control item (leave, compact). Control items do not count against capacity.
+    func enqueue(_ item: WorkItem) -> SnapshotError? {
+        condition.lock()
+        defer { condition.unlock() }
+        if closing { return .closed }
+        if case .leave = item { leaving = true }
+        items.append(item)
+        condition.signal()
+        return nil
+    }
+
+    /// A leave that failed to reach the disk: events are accepted again.
+    func clearLeaving() {
+        condition.withLock { leaving = false }
+    }
+
+    /// Stops intake. Parked submissions are admitted (they will be written); returns false
+    /// when the queue was already closing.
+    @discardableResult
+    func close() -> Bool {
+        var admittedNow: [(Submission, SubmitCompletion?)] = []
+        condition.lock()
+        let first = !closing
+        closing = true
+        while let (_, submission) = parked.popFirst() {
+            admittedNow.append((admit(submission), submission.completion))
+        }
+        condition.signal()
+        condition.unlock()
+        for (submission, original) in admittedNow { answerOnAdmission(submission, original: original) }
+        return first
+    }
+
+    /// Wakes the writer (a compaction finished).
+    func wake() {
+        condition.withLock {
+            wakeups += 1
+            condition.signal()
+        }
+    }
+
+    /// The writer's side: waits until there is work, a wake-up, closing, or `deadline`, then
+    /// takes every queued item and admits parked submissions into the space it freed.
+    /// `idleWhenClosing`: the writer still waits for a compaction, so it sleeps even when closing.
+    func take(until deadline: Date, idleWhenClosing: Bool) -> TakenWork {
+        var work = TakenWork()
+        var admittedNow: [(Submission, SubmitCompletion?)] = []
+        condition.lock()
+        while items.isEmpty && wakeups == 0 && (!closing || idleWhenClosing) {
+            if !condition.wait(until: deadline) { break }
+        }
+        wakeups = 0
+        work.items = Array(items)
+        items.removeAll(keepingCapacity: true)
+        depth = 0
+        while let first = parked.first, fits(first.submission.events.count) {
+            parked.removeFirst()
+            admittedNow.append((admit(first.submission), first.submission.completion))
+        }
+        work.closing = closing && items.isEmpty && parked.isEmpty
+        condition.unlock()
+        for (submission, original) in admittedNow { answerOnAdmission(submission, original: original) }
+        return work
+    }
+
+    // MARK: - Private (condition held unless said otherwise)
+
+    private func fits(_ count: Int) -> Bool {
+        depth == 0 || depth + count <= capacity
+    }
+
+    /// Appends a submission; in buffered mode its stored completion is dropped, because the
+    /// submitter is answered now.
+    private func admit(_ submission: Submission) -> Submission {
+        let stored = answersOnAdmission ? Submission(events: submission.events, completion: nil) : submission
+        items.append(.events(stored))
+        depth += submission.events.count
+        condition.signal()
+        return stored
+    }
+
+    /// Called without the lock held.
+    private func answerOnAdmission(_ stored: Submission, original: SubmitCompletion?) {
+        observer.accepted(stored.events)
+        if answersOnAdmission, let original {
+            original(.success(Acknowledgement(accepted: stored.events.count, durable: false)))
+        }
+    }
+
+    private func expire(_ id: UInt64) {
+        condition.lock()
+        guard let index = parked.firstIndex(where: { $0.id == id }) else {
+            condition.unlock()
+            return
+        }
+        let submission = parked.remove(at: index).submission
+        condition.unlock()
+        observer.refused(count: submission.events.count, reason: .queueFull)
+        submission.completion?(.failure(.queueFull))
+    }
+}

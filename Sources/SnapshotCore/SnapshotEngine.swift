@@ -1,0 +1,150 @@
+import Dispatch
+
+/// A Serf snapshot kept durable: open it on a path, submit events, read the state, leave,
+/// compact, close. Submitters never block: every call that waits for the queue or the disk
+/// takes a completion (or is `async`), so a Dispatch-driven server can park a request.
+public final class SnapshotEngine: Sendable {
+    public let path: String
+    public let configuration: EngineConfiguration
+    /// What replaying the file found when the engine opened.
+    public let replayReport: ReplayReport
+    private let queue: IntakeQueue
+    private let writer: SnapshotWriter
+
+    /// Opens (or creates) the snapshot at `path`: removes a stale `PATH.compact`, replays the
+    /// file, truncates a torn tail and starts the writer.
+    public init(path: String, configuration: EngineConfiguration = .init()) throws(FileIOError) {
+        let io = configuration.io
+        try io.remove(path + ".compact")
+        let existed = io.exists(path)
+        let fd = try io.open(path, create: true, truncate: false)
+        let state: SnapshotState
+        let report: ReplayReport
+        var size: Int64
+        do {
+            (state, report) = try SnapshotReplayer(io: io, rejoinAfterLeave: configuration.rejoinAfterLeave)
+                .replay(fd: fd, path: path)
+            size = report.validLength
+            if report.tornTailBytes > 0 {
+                try io.truncate(fd, to: report.validLength, path: path)
+                try io.sync(fd, path: path)
+            }
+            if size == 0 {
+                var header: [UInt8] = []
+                V1Format.header(into: &header)
+                try io.writeAll(fd, header, path: path)
+                try io.sync(fd, path: path)
+                size = Int64(header.count)
+            }
+            if !existed { try io.syncDirectory(SnapshotWriter.directory(of: path)) }
+        } catch {
+            io.close(fd)
+            throw error
+        }
+        self.path = path
+        self.configuration = configuration
+        self.replayReport = report
+        self.queue = IntakeQueue(
+            capacity: configuration.queueCapacity,
+            answersOnAdmission: configuration.durability == .buffered,
+            leaving: state.leaving,
+            observer: configuration.observer)
+        self.writer = SnapshotWriter(
+            path: path, fd: fd, state: state, fileBytes: size, encoder: V1Format.self,
+            configuration: configuration, queue: queue)
+        writer.start()
+    }
+
+    // MARK: - Events
+
+    /// Submits events. They are recorded in order, after everything submitted before.
+    /// - Parameter deadline: how long to wait for queue space before `.queueFull`
+    ///   (`.now()` refuses at once when the queue is full).
+    /// - Parameter completion: in `fsync` mode, called once the records are on disk; in
+    ///   `buffered` mode, once admitted. Called exactly once, from an engine thread or this one.
+    public func submit(_ events: [SnapshotEvent], deadline: DispatchTime = .distantFuture,
+                       completion: @escaping @Sendable (Result<Acknowledgement, SnapshotError>) -> Void) {
+        for (index, event) in events.enumerated() {
+            if let reason = event.validationError {
+                configuration.observer.refused(count: events.count, reason: .invalidEvent(index: index, reason: reason))
+                completion(.failure(.invalidEvent(index: index, reason: reason)))
+                return
+            }
+        }
+        queue.submit(events, deadline: deadline, completion: completion)
+    }
+
+    public func submit(_ events: [SnapshotEvent], deadline: DispatchTime = .distantFuture) async throws(SnapshotError) -> Acknowledgement {
+        let result = await withCheckedContinuation { continuation in
+            submit(events, deadline: deadline) { continuation.resume(returning: $0) }
+        }
+        return try result.get()
+    }
+
+    // MARK: - Leave, compact, close
+
+    /// Marks the snapshot leaving, clears the alive set (unless rejoin-after-leave), appends
+    /// `leave` and syncs; completes only then. Later events are refused with `.leaving`.
+    public func leave(completion: @escaping @Sendable (Result<Acknowledgement, SnapshotError>) -> Void) {
+        if let error = queue.enqueue(.leave(completion)) { completion(.failure(error)) }
+    }
+
+    public func leave() async throws(SnapshotError) {
+        let result = await withCheckedContinuation { continuation in
+            leave { continuation.resume(returning: $0) }
+        }
+        _ = try result.get()
+    }
+
+    /// Compacts now (or joins the compaction in flight) while ingestion goes on.
+    public func compact(completion: @escaping @Sendable (Result<CompactionResult, SnapshotError>) -> Void) {
+        if let error = queue.enqueue(.compact(completion)) { completion(.failure(error)) }
+    }
+
+    public func compact() async throws(SnapshotError) -> CompactionResult {
+        let result = await withCheckedContinuation { continuation in
+            compact { continuation.resume(returning: $0) }
+        }
+        return try result.get()
+    }
+
+    /// Stops intake, writes every event already accepted, appends the final clock, syncs and
+    /// closes the file; `completion` runs once all of that is done. Idempotent.
+    public func close(completion: @escaping @Sendable () -> Void) {
+        queue.close()
+        writer.whenClosed(completion)
+    }
+
+    public func close() async {
+        await withCheckedContinuation { continuation in
+            close { continuation.resume() }
+        }
+    }
+
+    /// Closes and blocks the calling thread until done. For command-line tools and for
+    /// threads that may block; never call it from a Dispatch worker.
+    public func closeAndWait() {
+        let done = DispatchSemaphore(value: 0)
+        close { done.signal() }
+        done.wait()
+    }
+
+    // MARK: - Read side
+
+    /// A consistent copy of the engine's state and file, as of its last completed batch.
+    public var status: EngineStatus { writer.currentStatus }
+
+    /// Events admitted and not yet taken by the writer.
+    public var queueDepth: Int { queue.currentDepth }
+    public var queueCapacity: Int { queue.capacity }
+    /// Submissions parked, waiting for queue space.
+    public var parkedSubmissions: Int { queue.parkedCount }
+
+    /// Alive nodes with their addresses, sorted by name, or shuffled (Go returns them in random
+    /// order so that restarting agents do not all rejoin the same node first).
+    public func aliveNodes(shuffled: Bool = false) -> [(name: String, address: String)] {
+        var nodes = status.state.aliveNodes.map { (name: $0.key, address: $0.value) }
+        if shuffled { nodes.shuffle() } else { nodes.sort { $0.name < $1.name } }
+        return nodes
+    }
+}

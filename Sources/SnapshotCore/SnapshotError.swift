@@ -1,0 +1,54 @@
+/// Why the engine refused or failed a request. Every refusal is distinct and reaches the
+/// caller: no event is dropped silently.
+public enum SnapshotError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The intake queue stayed full until the submitter's deadline.
+    case queueFull
+    /// The snapshot is leaving: events are no longer recorded.
+    case leaving
+    /// The engine is closed (or closing) and takes nothing more.
+    case closed
+    /// An event cannot be recorded (for example a name with a line break).
+    case invalidEvent(index: Int, reason: String)
+    /// Writing or syncing the file failed; nothing of this submission was recorded.
+    case writeFailed(String)
+    /// Compaction failed; the old snapshot is intact.
+    case compactionFailed(String)
+
+    public var description: String {
+        switch self {
+        case .queueFull: "the intake queue is full"
+        case .leaving: "the snapshot is leaving: events are no longer recorded"
+        case .closed: "the snapshot engine is closed"
+        case .invalidEvent(let index, let reason): "event \(index): \(reason)"
+        case .writeFailed(let message): "write failed: \(message)"
+        case .compactionFailed(let message): "compaction failed: \(message)"
+        }
+    }
+
+    /// A stable label for the refused-events counter.
+    public var reason: String {
+        switch self {
+        case .queueFull: "queue_full"
+        case .leaving: "leaving"
+        case .closed: "closed"
+        case .invalidEvent: "invalid"
+        case .writeFailed: "write_failed"
+        case .compactionFailed: "compaction_failed"
+        }
+    }
+}
+
+/// A completed submission.
+public struct Acknowledgement: Sendable, Equatable {
+    /// Events taken.
+    public var accepted: Int
+    /// True when the events' records were on disk (fdatasync) before this completion.
+    public var durable: Bool
+}
+
+/// A completed compaction.
+public struct CompactionResult: Sendable, Equatable {
+    public var bytesBefore: Int64
+    public var bytesAfter: Int64
+    public var seconds: Double
+}

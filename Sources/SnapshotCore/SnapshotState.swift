@@ -1,0 +1,89 @@
+import HashTreeCollections
+
+/// The state a snapshot describes: alive nodes, the three Lamport clocks and whether the agent
+/// is leaving. A value: copying it is O(1) (the alive set is a persistent hash tree), which is
+/// what lets compaction write a frozen copy while the writer goes on changing its own.
+public struct SnapshotState: Sendable, Equatable {
+    /// Node name to address (`host:port`, as Go prints it).
+    public var aliveNodes: TreeDictionary<String, String> = [:]
+    public var lastClock: UInt64 = 0
+    public var lastEventClock: UInt64 = 0
+    public var lastQueryClock: UInt64 = 0
+    /// Set by a leave; every later event is refused. Replay sets it when a (not ignored)
+    /// `leave` is the last state-changing record of the file.
+    public var leaving = false
+
+    public init() {}
+
+    /// Applies one replayed record by Go serf's rules (the last record wins).
+    public mutating func replay(_ record: SnapshotRecord, rejoinAfterLeave: Bool) {
+        switch record {
+        case .alive(let name, let address): aliveNodes[name] = address
+        case .notAlive(let name): aliveNodes[name] = nil
+        case .clock(let n): lastClock = n
+        case .eventClock(let n): lastEventClock = n
+        case .queryClock(let n): lastQueryClock = n
+        case .leave:
+            // Go ignores a previous leave when the agent is to rejoin.
+            if rejoinAfterLeave { return }
+            self = SnapshotState()
+            leaving = true
+            return
+        }
+        leaving = false
+    }
+
+    /// Applies one event as Go serf's snapshotter does, calling `emit` for each record to append.
+    /// `clock` is the member Lamport clock the snapshotter watches.
+    public mutating func apply(_ event: SnapshotEvent, clock: inout LamportClock, emit: (SnapshotRecord) -> Void) {
+        switch event {
+        case .member(let kind, let members, let ltime):
+            if let ltime { clock.witness(ltime) }
+            switch kind {
+            case .join:
+                for member in members {
+                    let address = member.recordedAddress
+                    aliveNodes[member.name] = address
+                    emit(.alive(name: member.name, address: address))
+                }
+            case .leave, .failed:
+                for member in members {
+                    aliveNodes[member.name] = nil
+                    emit(.notAlive(name: member.name))
+                }
+            case .update, .reap:
+                break
+            }
+            checkClock(clock, emit: emit)
+        case .user(let ltime, _, _, _):
+            // Old clocks are ignored: the event clock only moves forward.
+            guard ltime > lastEventClock else { return }
+            lastEventClock = ltime
+            emit(.eventClock(ltime))
+        case .query(let ltime, _):
+            guard ltime > lastQueryClock else { return }
+            lastQueryClock = ltime
+            emit(.queryClock(ltime))
+        case .clock(let ltime):
+            clock.witness(ltime)
+            checkClock(clock, emit: emit)
+        }
+    }
+
+    /// Go's `updateClock`: records `clock: time - 1` when it is ahead of the last one recorded.
+    public mutating func checkClock(_ clock: LamportClock, emit: (SnapshotRecord) -> Void) {
+        let lastSeen = clock.lastSeen
+        guard lastSeen > lastClock else { return }
+        lastClock = lastSeen
+        emit(.clock(lastSeen))
+    }
+
+    /// The records that rebuild this state on their own: what compaction writes.
+    public func compactedRecords(_ emit: (SnapshotRecord) -> Void) {
+        for (name, address) in aliveNodes { emit(.alive(name: name, address: address)) }
+        emit(.clock(lastClock))
+        emit(.eventClock(lastEventClock))
+        emit(.queryClock(lastQueryClock))
+        if leaving { emit(.leave) }
+    }
+}

@@ -1,0 +1,401 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// The one writer: it owns the snapshot file and the state, drains the intake queue in
+/// batches, encodes every record of a batch into one buffer, writes it with one write(2),
+/// syncs once (group commit) and then completes the whole batch. It runs on its own thread,
+/// because it blocks on the disk.
+final class SnapshotWriter: @unchecked Sendable {
+    // Owned by the writer thread alone after `start()`.
+    private var fd: Int32
+    private var state: SnapshotState
+    private var clock: LamportClock
+    private var fileBytes: Int64
+    /// Encoded records not yet written (buffered mode keeps them up to the flush interval).
+    private var pending: [UInt8] = []
+    private var pendingRecords = 0
+    private var lastFlush = DispatchTime.now()
+    private var compaction: Compaction?
+    private var compactionWaiters: [Compaction.Waiter] = []
+    /// Bytes appended since the running compaction froze its copy of the state.
+    private var tail: [UInt8] = []
+    private var nextCompactionAttempt = DispatchTime(uptimeNanoseconds: 0)
+    /// Set when a failed write may have left bytes past `fileBytes`: they are cut before the
+    /// next append, and nothing is appended until that works.
+    private var fileDirty = false
+    /// Set when buffered records were lost by a failed write: compaction rewrites the file
+    /// from the state (Go's recovery, at most every `compactionRetryInterval`).
+    private var stateAheadOfFile = false
+    private var compactions = 0
+    private var lastError: String?
+
+    let path: String
+    let configuration: EngineConfiguration
+    let queue: IntakeQueue
+    let encoder: any SnapshotEncoder.Type
+    private let status: Mutex<EngineStatus>
+    private let closeWaiters = Mutex<(done: Bool, waiters: [@Sendable () -> Void])>((false, []))
+    private var io: any FileIO { configuration.io }
+    private var observer: any EngineObserver { configuration.observer }
+
+    init(path: String, fd: Int32, state: SnapshotState, fileBytes: Int64, encoder: any SnapshotEncoder.Type,
+         configuration: EngineConfiguration, queue: IntakeQueue) {
+        self.path = path
+        self.fd = fd
+        self.state = state
+        self.fileBytes = fileBytes
+        self.encoder = encoder
+        self.configuration = configuration
+        self.queue = queue
+        var clock = LamportClock()
+        clock.witness(state.lastClock)  // as Serf does after replaying a snapshot
+        self.clock = clock
+        var initial = EngineStatus()
+        initial.state = state
+        initial.fileBytes = fileBytes
+        self.status = Mutex(initial)
+        pending.reserveCapacity(1 << 16)
+    }
+
+    var currentStatus: EngineStatus { status.withLock { $0 } }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "snapshot-writer"
+        thread.start()
+    }
+
+    /// Calls `completion` once the writer has written everything and closed the file.
+    func whenClosed(_ completion: @escaping @Sendable () -> Void) {
+        let done = closeWaiters.withLock { box in
+            if box.done { return true }
+            box.waiters.append(completion)
+            return false
+        }
+        if done { completion() }
+    }
+
+    // MARK: - The loop
+
+    private func run() {
+        let interval = UInt64(configuration.flushInterval * 1e9)
+        var nextTick = DispatchTime.now().uptimeNanoseconds + interval
+        while true {
+            let wake = configuration.durability == .buffered && !pending.isEmpty
+                ? min(nextTick, lastFlush.uptimeNanoseconds + interval) : nextTick
+            let now = DispatchTime.now().uptimeNanoseconds
+            let waitSeconds = wake > now ? Double(wake - now) / 1e9 : 0
+            let work = queue.take(until: Date(timeIntervalSinceNow: waitSeconds), idleWhenClosing: compaction != nil)
+            process(work.items)
+            if let compaction, compaction.result != nil { finishCompaction(compaction) }
+            let after = DispatchTime.now().uptimeNanoseconds
+            if after >= nextTick {
+                // Go checks the clock every 500 ms as well as after member events.
+                state.checkClock(clock) { encode($0) }
+                nextTick = after + interval
+            }
+            if configuration.durability == .buffered && !pending.isEmpty
+                && after >= lastFlush.uptimeNanoseconds + interval {
+                flushBuffered()
+            } else if configuration.durability == .fsync && !pending.isEmpty {
+                _ = commit([])
+            }
+            if !work.closing { maybeCompact() }
+            if work.closing && compaction == nil {
+                finishClose()
+                return
+            }
+        }
+    }
+
+    private func process(_ items: [WorkItem]) {
+        var batch: [Submission] = []
+        for item in items {
+            switch item {
+            case .events(let submission):
+                batch.append(submission)
+            case .leave(let completion):
+                if !batch.isEmpty { _ = commit(batch); batch.removeAll() }
+                leave(completion)
+            case .compact(let completion):
+                if !batch.isEmpty { _ = commit(batch); batch.removeAll() }
+                compactionWaiters.append(completion)
+                startCompaction()
+            }
+        }
+        if !batch.isEmpty { _ = commit(batch) }
+    }
+
+    private func encode(_ record: SnapshotRecord) {
+        let before = pending.count
+        encoder.encode(record, into: &pending)
+        pendingRecords += 1
+        if compaction != nil { tail.append(contentsOf: pending[before...]) }
+    }
+
+    // MARK: - Group commit
+
+    /// Applies a batch to the state and writes its records. In `fsync` mode the batch is
+    /// written, synced and only then completed; if that fails the state and the file are
+    /// rolled back and every submitter is told. Returns false on a write failure.
+    @discardableResult
+    private func commit(_ batch: [Submission]) -> Bool {
+        let stateBefore = state, clockBefore = clock
+        let pendingBefore = pending.count, recordsBefore = pendingRecords, tailBefore = tail.count
+        var refused: [Submission] = []
+        var applied: [Submission] = []
+        applied.reserveCapacity(batch.count)
+        for submission in batch {
+            if state.leaving {
+                refused.append(submission)
+                continue
+            }
+            for event in submission.events {
+                state.apply(event, clock: &clock) { encode($0) }
+            }
+            applied.append(submission)
+        }
+        for submission in refused {
+            observer.refused(count: submission.events.count, reason: .leaving)
+            submission.completion?(.failure(.leaving))
+        }
+        switch configuration.durability {
+        case .buffered:
+            if pending.count >= 1 << 20 { flushBuffered() }
+            publish()
+            return true
+        case .fsync:
+            do {
+                try writePending(sync: true)
+            } catch {
+                // Nothing of this batch counts: undo it in memory and on disk.
+                state = stateBefore
+                clock = clockBefore
+                pending.removeSubrange(pendingBefore...)
+                pendingRecords = recordsBefore
+                if compaction != nil { tail.removeSubrange(tailBefore...) }
+                rollBackFile()
+                let failure = SnapshotError.writeFailed(error.description)
+                record(failure)
+                for submission in applied where !submission.events.isEmpty {
+                    observer.refused(count: submission.events.count, reason: failure)
+                }
+                for submission in applied { submission.completion?(.failure(failure)) }
+                return false
+            }
+            publish()
+            for submission in applied {
+                submission.completion?(.success(Acknowledgement(accepted: submission.events.count, durable: true)))
+            }
+            return true
+        }
+    }
+
+    /// Writes `pending` with one write(2) (looping only on short writes) and, when asked,
+    /// fdatasyncs it.
+    private func writePending(sync: Bool) throws(FileIOError) {
+        if fileDirty {
+            try io.truncate(fd, to: fileBytes, path: path)
+            fileDirty = false
+        }
+        if !pending.isEmpty {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try io.writeAll(fd, pending, path: path)
+            observer.wrote(records: pendingRecords, bytes: pending.count, seconds: Self.seconds(since: start))
+            fileBytes += Int64(pending.count)
+            pending.removeAll(keepingCapacity: true)
+            pendingRecords = 0
+        }
+        lastFlush = .now()
+        if sync {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try io.dataSync(fd, path: path)
+            observer.synced(seconds: Self.seconds(since: start))
+        }
+        if lastError != nil && !stateAheadOfFile { lastError = nil }
+    }
+
+    /// After a failed write: cut the file back to its last good length.
+    private func rollBackFile() {
+        do {
+            let size = try io.size(fd, path: path)
+            if size != fileBytes { try io.truncate(fd, to: fileBytes, path: path) }
+        } catch {
+            fileDirty = true
+        }
+    }
+
+    private func flushBuffered() {
+        do {
+            try writePending(sync: false)
+        } catch {
+            // Buffered submitters were answered already; the state is ahead of the file.
+            // Compaction rewrites the file from the state (Go's recovery, at most every 30 s).
+            pending.removeAll(keepingCapacity: true)
+            pendingRecords = 0
+            rollBackFile()
+            stateAheadOfFile = true
+            record(.writeFailed(error.description))
+        }
+        publish()
+    }
+
+    private func record(_ error: SnapshotError) {
+        lastError = error.description
+        observer.failed(error)
+        publish()
+    }
+
+    private func publish() {
+        let snapshot = state, bytes = fileBytes + Int64(pending.count), count = compactions
+        let error = lastError, compacting = compaction != nil
+        status.withLock {
+            $0.state = snapshot
+            $0.fileBytes = bytes
+            $0.compactions = count
+            $0.lastError = error
+            $0.compacting = compacting
+        }
+    }
+
+    // MARK: - Leave
+
+    private func leave(_ completion: SubmitCompletion) {
+        if state.leaving {
+            completion(.success(Acknowledgement(accepted: 0, durable: true)))
+            return
+        }
+        let stateBefore = state, pendingBefore = pending.count, recordsBefore = pendingRecords, tailBefore = tail.count
+        state.leaving = true
+        if !configuration.rejoinAfterLeave { state.aliveNodes = [:] }
+        encode(.leave)
+        do {
+            try writePending(sync: true)
+        } catch {
+            state = stateBefore
+            pending.removeSubrange(pendingBefore...)
+            pendingRecords = recordsBefore
+            if compaction != nil { tail.removeSubrange(tailBefore...) }
+            rollBackFile()
+            queue.clearLeaving()
+            let failure = SnapshotError.writeFailed(error.description)
+            record(failure)
+            completion(.failure(failure))
+            return
+        }
+        publish()
+        completion(.success(Acknowledgement(accepted: 0, durable: true)))
+    }
+
+    // MARK: - Compaction
+
+    private func maybeCompact() {
+        guard compaction == nil, DispatchTime.now() >= nextCompactionAttempt else { return }
+        let size = fileBytes + Int64(pending.count)
+        if stateAheadOfFile || size > configuration.compactionThreshold(aliveNodes: state.aliveNodes.count) {
+            startCompaction()
+        }
+    }
+
+    private func startCompaction() {
+        guard compaction == nil else { return }  // waiters join the one in flight
+        let running = Compaction(temporaryPath: path + ".compact", bytesBefore: fileBytes + Int64(pending.count))
+        compaction = running
+        tail.removeAll(keepingCapacity: true)
+        let queue = self.queue
+        running.start(state: state, format: encoder, io: io) { queue.wake() }
+        publish()
+    }
+
+    private func finishCompaction(_ running: Compaction) {
+        compaction = nil
+        let waiters = compactionWaiters
+        compactionWaiters.removeAll()
+        let outcome: Result<CompactionResult, SnapshotError>
+        switch running.result {
+        case .success(let (newFD, size)):
+            outcome = install(newFD: newFD, size: size, running: running)
+        case .failure(let error):
+            outcome = .failure(error)
+        case nil:
+            outcome = .failure(.compactionFailed("compaction did not finish"))
+        }
+        tail.removeAll(keepingCapacity: true)
+        switch outcome {
+        case .success(let result):
+            compactions += 1
+            stateAheadOfFile = false
+            fileDirty = false
+            lastError = nil
+            observer.compacted(result)
+        case .failure(let error):
+            nextCompactionAttempt = .now() + configuration.compactionRetryInterval
+            record(error)
+        }
+        publish()
+        for waiter in waiters { waiter(outcome) }
+    }
+
+    /// Appends what arrived during the compaction to the new file, syncs it, renames it over
+    /// the snapshot (atomically: there is never a moment without a complete snapshot at
+    /// `path`), syncs the directory, and switches the writer to it.
+    private func install(newFD: Int32, size: Int64, running: Compaction) -> Result<CompactionResult, SnapshotError> {
+        let temporaryPath = running.temporaryPath
+        do {
+            try io.writeAll(newFD, tail, path: temporaryPath)
+            try io.sync(newFD, path: temporaryPath)
+            try io.rename(temporaryPath, path)
+        } catch {
+            io.close(newFD)
+            try? io.remove(temporaryPath)
+            return .failure(.compactionFailed(error.description))
+        }
+        // The rename happened: the new file is the snapshot, whatever follows.
+        io.close(fd)
+        fd = newFD
+        fileBytes = size + Int64(tail.count)
+        // Everything pending is in the new file already: in the frozen state or in the tail.
+        pending.removeAll(keepingCapacity: true)
+        pendingRecords = 0
+        do {
+            try io.syncDirectory(Self.directory(of: path))
+        } catch {
+            record(.compactionFailed(error.description))
+        }
+        let seconds = Self.seconds(since: running.startedAt)
+        return .success(CompactionResult(bytesBefore: running.bytesBefore, bytesAfter: fileBytes, seconds: seconds))
+    }
+
+    // MARK: - Close
+
+    private func finishClose() {
+        state.checkClock(clock) { encode($0) }
+        do {
+            try writePending(sync: true)
+        } catch {
+            record(.writeFailed(error.description))
+        }
+        io.close(fd)
+        publish()
+        status.withLock { $0.closed = true }
+        let waiters = closeWaiters.withLock { box in
+            box.done = true
+            defer { box.waiters.removeAll() }
+            return box.waiters
+        }
+        for waiter in waiters { waiter() }
+    }
+
+    // MARK: - Helpers
+
+    static func seconds(since start: UInt64) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let dir = String(path[..<slash])
+        return dir.isEmpty ? "/" : dir
+    }
+}

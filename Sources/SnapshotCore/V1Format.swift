@@ -1,0 +1,121 @@
+import Glibc
+
+/// Go serf's text snapshot format: one record a line, every line ended by `\n`.
+///
+///     alive: NAME ADDR      (NAME may hold spaces: ADDR follows the last space)
+///     not-alive: NAME
+///     clock: N | event-clock: N | query-clock: N
+///     leave
+///     coordinate: ...       (old versions; ignored)
+///     # ...                 (comment; ignored)
+public enum V1Format {
+    /// The comment snapshotd writes at the top of every v1 file it creates; Go skips it.
+    public static let headerLine = "# serf snapshot v1 (snapshotd)\n"
+
+    /// Appends the line for `record` to `buffer`.
+    public static func encode(_ record: SnapshotRecord, into buffer: inout [UInt8]) {
+        switch record {
+        case .alive(let name, let address):
+            buffer.append(contentsOf: "alive: ".utf8)
+            buffer.append(contentsOf: name.utf8)
+            buffer.append(0x20)
+            buffer.append(contentsOf: address.utf8)
+        case .notAlive(let name):
+            buffer.append(contentsOf: "not-alive: ".utf8)
+            buffer.append(contentsOf: name.utf8)
+        case .clock(let n):
+            buffer.append(contentsOf: "clock: ".utf8)
+            appendDecimal(n, to: &buffer)
+        case .eventClock(let n):
+            buffer.append(contentsOf: "event-clock: ".utf8)
+            appendDecimal(n, to: &buffer)
+        case .queryClock(let n):
+            buffer.append(contentsOf: "query-clock: ".utf8)
+            appendDecimal(n, to: &buffer)
+        case .leave:
+            buffer.append(contentsOf: "leave".utf8)
+        }
+        buffer.append(0x0A)
+    }
+
+    static func appendDecimal(_ value: UInt64, to buffer: inout [UInt8]) {
+        if value == 0 {
+            buffer.append(0x30)
+            return
+        }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 20 digits at most, kept off the heap
+        var count = 0
+        var v = value
+        withUnsafeMutableBytes(of: &digits) { raw in
+            while v > 0 {
+                raw[count] = UInt8(truncatingIfNeeded: v % 10) &+ 0x30
+                v /= 10
+                count += 1
+            }
+            for i in stride(from: count - 1, through: 0, by: -1) { buffer.append(raw[i]) }
+        }
+    }
+
+    /// What one complete line (without its `\n`) means, by Go serf's replay rules.
+    public enum Line: Equatable, Sendable {
+        case record(SnapshotRecord)
+        /// A comment or an old `coordinate:` line: ignored, as Go does.
+        case ignored
+        /// A line Go would log and skip, with the reason.
+        case malformed(String)
+    }
+
+    /// Parses one line by Go serf's rules: prefixes are matched exactly, numbers are unsigned
+    /// 64-bit decimals, `alive:` splits at the last space.
+    public static func parseLine(_ line: UnsafeRawBufferPointer) -> Line {
+        func hasPrefix(_ p: StaticString) -> Bool {
+            let n = p.utf8CodeUnitCount
+            guard line.count >= n, let base = line.baseAddress else { return false }
+            return memcmp(base, p.utf8Start, n) == 0
+        }
+        func rest(_ p: StaticString) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(rebasing: line[p.utf8CodeUnitCount...])
+        }
+        if line.isEmpty { return .malformed("empty line") }
+        if hasPrefix("alive: ") {
+            let info = rest("alive: ")
+            guard let space = info.lastIndex(of: 0x20) else { return .malformed("alive record without an address") }
+            let name = String(decoding: info[info.startIndex..<space], as: UTF8.self)
+            let address = String(decoding: info[(space + 1)...], as: UTF8.self)
+            return .record(.alive(name: name, address: address))
+        }
+        if hasPrefix("not-alive: ") {
+            return .record(.notAlive(name: String(decoding: rest("not-alive: "), as: UTF8.self)))
+        }
+        if hasPrefix("clock: ") {
+            guard let n = parseDecimal(rest("clock: ")) else { return .malformed("bad clock value") }
+            return .record(.clock(n))
+        }
+        if hasPrefix("event-clock: ") {
+            guard let n = parseDecimal(rest("event-clock: ")) else { return .malformed("bad event-clock value") }
+            return .record(.eventClock(n))
+        }
+        if hasPrefix("query-clock: ") {
+            guard let n = parseDecimal(rest("query-clock: ")) else { return .malformed("bad query-clock value") }
+            return .record(.queryClock(n))
+        }
+        if hasPrefix("coordinate: ") || hasPrefix("#") { return .ignored }
+        if line.count == 5 && hasPrefix("leave") { return .record(.leave) }
+        return .malformed("unrecognized line")
+    }
+
+    /// Go's `strconv.ParseUint(s, 10, 64)`: ASCII digits only (an optional leading `+` is
+    /// not accepted by base 10 ParseUint either), no overflow.
+    static func parseDecimal(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
+        guard !bytes.isEmpty else { return nil }
+        var value: UInt64 = 0
+        for b in bytes {
+            guard b >= 0x30 && b <= 0x39 else { return nil }
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (s, o2) = m.addingReportingOverflow(UInt64(b - 0x30))
+            if o1 || o2 { return nil }
+            value = s
+        }
+        return value
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Synchronization
+@testable import SnapshotCore
+
+/// A fresh directory under /tmp for one test.
+func makeTemporaryDirectory() -> String {
+    let path = NSTemporaryDirectory() + "snapshotd-test-" + UUID().uuidString
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func readFile(_ path: String) -> String {
+    (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+}
+
+func member(_ name: String, _ addr: String = "127.0.0.1", _ port: UInt16 = 5000) -> Member {
+    Member(name: name, address: IPAddress(addr) ?? IPAddress(bytes: [0, 0, 0, 0])!, port: port)
+}
+
+func join(_ members: Member..., ltime: UInt64? = nil) -> SnapshotEvent {
+    .member(.join, members: members, ltime: ltime)
+}
+
+func failed(_ members: Member...) -> SnapshotEvent {
+    .member(.failed, members: members, ltime: nil)
+}
+
+func user(_ ltime: UInt64) -> SnapshotEvent { .user(ltime: ltime, name: "bar", payload: [], coalesce: false) }
+func query(_ ltime: UInt64) -> SnapshotEvent { .query(ltime: ltime, name: "uptime") }
+
+/// Open file descriptors of this process that point into `directory`, from /proc (other
+/// tests run in parallel, so only this test's own files are counted).
+func openFileDescriptors(in directory: String) -> Int {
+    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+    return fds.filter { fd in
+        let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + fd)) ?? ""
+        return target.hasPrefix(directory)
+    }.count
+}
+
+func threadCount() -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? -1
+}
+
+/// Collects what the engine reports, for assertions.
+final class RecordingObserver: EngineObserver {
+    struct Counts: Sendable {
+        var accepted = 0
+        var refused: [String: Int] = [:]
+        var writes = 0
+        var syncs = 0
+        var compactions: [CompactionResult] = []
+        var failures: [SnapshotError] = []
+    }
+    let counts = Mutex(Counts())
+    func accepted(_ events: [SnapshotEvent]) { counts.withLock { $0.accepted += events.count } }
+    func refused(count: Int, reason: SnapshotError) { counts.withLock { $0.refused[reason.reason, default: 0] += count } }
+    func wrote(records: Int, bytes: Int, seconds: Double) { counts.withLock { $0.writes += 1 } }
+    func synced(seconds: Double) { counts.withLock { $0.syncs += 1 } }
+    func compacted(_ result: CompactionResult) { counts.withLock { $0.compactions.append(result) } }
+    func failed(_ error: SnapshotError) { counts.withLock { $0.failures.append(error) } }
+    var snapshot: Counts { counts.withLock { $0 } }
+}
+
+/// A file layer that holds every data sync until the test opens the gate: a disk as slow as
+/// the test wants, without timing.
+final class GatedFileIO: FileIO {
+    let base = POSIXFileIO()
+    let gate = Mutex(false)
+    let condition = NSCondition()
+    let syncs = Mutex(0)
+
+    func open() {
+        condition.lock()
+        gate.withLock { $0 = true }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func dataSync(_ fd: Int32, path: String) throws(FileIOError) {
+        condition.lock()
+        while !gate.withLock({ $0 }) { condition.wait() }
+        condition.unlock()
+        syncs.withLock { $0 += 1 }
+        try base.dataSync(fd, path: path)
+    }
+
+    func open(_ path: String, create: Bool, truncate: Bool) throws(FileIOError) -> Int32 { try base.open(path, create: create, truncate: truncate) }
+    func openReadOnly(_ path: String) throws(FileIOError) -> Int32 { try base.openReadOnly(path) }
+    func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(FileIOError) -> Int { try base.write(fd, bytes, path: path) }
+    func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws(FileIOError) -> Int { try base.read(fd, into: buffer, path: path) }
+    func sync(_ fd: Int32, path: String) throws(FileIOError) { try base.sync(fd, path: path) }
+    func truncate(_ fd: Int32, to length: Int64, path: String) throws(FileIOError) { try base.truncate(fd, to: length, path: path) }
+    func seek(_ fd: Int32, to offset: Int64, path: String) throws(FileIOError) { try base.seek(fd, to: offset, path: path) }
+    func size(_ fd: Int32, path: String) throws(FileIOError) -> Int64 { try base.size(fd, path: path) }
+    func rename(_ from: String, _ to: String) throws(FileIOError) { try base.rename(from, to) }
+    func remove(_ path: String) throws(FileIOError) { try base.remove(path) }
+    func exists(_ path: String) -> Bool { base.exists(path) }
+    func close(_ fd: Int32) { base.close(fd) }
+    func syncDirectory(_ path: String) throws(FileIOError) { try base.syncDirectory(path) }
+}
+
+/// Waits (polling, bounded) until `condition` holds; returns whether it did.
+func eventually(timeout: Double = 5, _ condition: () -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(timeout)
+    while Date() < end {
+        if condition() { return true }
+        usleep(2000)
+    }
+    return condition()
+}
