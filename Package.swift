@@ -60,6 +60,13 @@ let package = Package(
             name: "CEventJSON",
             linkerSettings: [.linkedLibrary("simdjson")]
         ),
+        // Benchmarks, out of the product: `make bench`.
+        .executableTarget(
+            name: "snapshot-bench",
+            dependencies: ["SnapshotCore"],
+            path: "Benchmarks/EngineBench",
+            swiftSettings: strict
+        ),
         // libcurl (Debian libcurl4-openssl-dev): the integration tests' HTTP client.
         .systemLibrary(name: "CCurl", path: "Tests/CCurl"),
         .testTarget(name: "SnapshotCoreTests", dependencies: ["SnapshotCore"], swiftSettings: strict),
