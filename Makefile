@@ -3,6 +3,7 @@ SWIFT     ?= swift
 LISTEN    ?= 127.0.0.1:8080
 SNAPSHOT  ?= ./data/snapshot
 GOSNAP    := Tests/Interop/bin/gosnap
+CONTRACT_LOG := .build/contract-responses.jsonl
 
 .PHONY: all build release run test deps interop spec clean
 
@@ -24,7 +25,9 @@ run: release
 ## Every test: unit, Go serf interop, integration (the real binary over libcurl), the spec.
 test: deps interop spec
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	rm -f $(CONTRACT_LOG)
+	SNAPSHOTD_CONTRACT_LOG=$(CURDIR)/$(CONTRACT_LOG) $(SWIFT) test
+	python3 Tests/Contract/check_responses.py openapi.yaml $(CONTRACT_LOG)
 
 interop: deps
 	sh Tests/Interop/build-gosnap.sh $(GOSNAP)

@@ -24,9 +24,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
     ],
     targets: [
+        // CRC-32C with the CPU's CRC32 instruction, for the v2 format's checksums.
+        .target(name: "CCRC32C"),
         .target(
             name: "SnapshotCore",
             dependencies: [
+                "CCRC32C",
                 .product(name: "HashTreeCollections", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],

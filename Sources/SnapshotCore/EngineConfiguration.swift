@@ -10,6 +10,8 @@ public struct EngineConfiguration: Sendable {
     }
 
     public var durability: Durability = .fsync
+    /// The format of a new (or empty) snapshot; an existing file keeps the format it has.
+    public var format: SnapshotFormat = .v2
     /// Events the intake queue holds before submitters wait (Go serf's channels hold 2048).
     public var queueCapacity = 2048
     /// Compaction starts when the file passes max(minCompactSize, 2 × 128 B × alive nodes).

@@ -19,11 +19,12 @@ public final class SnapshotEngine: Sendable {
         let existed = io.exists(path)
         let fd = try io.open(path, create: true, truncate: false)
         let state: SnapshotState
-        let report: ReplayReport
+        var report: ReplayReport
         var size: Int64
         do {
-            (state, report) = try SnapshotReplayer(io: io, rejoinAfterLeave: configuration.rejoinAfterLeave)
-                .replay(fd: fd, path: path)
+            (state, report) = try SnapshotReplayer(
+                io: io, rejoinAfterLeave: configuration.rejoinAfterLeave, defaultFormat: configuration.format
+            ).replay(fd: fd, path: path)
             size = report.validLength
             if report.tornTailBytes > 0 {
                 try io.truncate(fd, to: report.validLength, path: path)
@@ -31,7 +32,7 @@ public final class SnapshotEngine: Sendable {
             }
             if size == 0 {
                 var header: [UInt8] = []
-                V1Format.header(into: &header)
+                report.format.encoder.header(into: &header)
                 try io.writeAll(fd, header, path: path)
                 try io.sync(fd, path: path)
                 size = Int64(header.count)
@@ -50,7 +51,7 @@ public final class SnapshotEngine: Sendable {
             leaving: state.leaving,
             observer: configuration.observer)
         self.writer = SnapshotWriter(
-            path: path, fd: fd, state: state, fileBytes: size, encoder: V1Format.self,
+            path: path, fd: fd, state: state, fileBytes: size, encoder: report.format.encoder,
             configuration: configuration, queue: queue)
         writer.start()
     }

@@ -4,10 +4,13 @@ public struct SnapshotReplayer {
     public var rejoinAfterLeave: Bool
     /// How many bytes each read(2) asks for.
     public var chunkSize = 1 << 20
+    /// The format reported for an empty file (the one a new snapshot gets).
+    public var defaultFormat: SnapshotFormat
 
-    public init(io: any FileIO = POSIXFileIO(), rejoinAfterLeave: Bool) {
+    public init(io: any FileIO = POSIXFileIO(), rejoinAfterLeave: Bool, defaultFormat: SnapshotFormat = .v2) {
         self.io = io
         self.rejoinAfterLeave = rejoinAfterLeave
+        self.defaultFormat = defaultFormat
     }
 
     /// Replays the file open at `fd` from its start. The file offset is left at the end.
@@ -16,7 +19,7 @@ public struct SnapshotReplayer {
         let size = try io.size(fd, path: path)
         var state = SnapshotState()
         var report = ReplayReport()
-        var decoder = V1Decoder()
+        var decoder: (any SnapshotDecoder)?
         let rejoin = rejoinAfterLeave
         func visit(_ item: ReplayItem) {
             switch item {
@@ -35,9 +38,16 @@ public struct SnapshotReplayer {
         while true {
             let n = try io.read(fd, into: buffer, path: path)
             if n == 0 { break }
-            decoder.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), visit)
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            if decoder == nil {
+                let format = SnapshotFormat.detect(chunk) ?? .v1
+                report.format = format
+                decoder = format.makeDecoder()
+            }
+            decoder?.feed(chunk, visit)
         }
-        report.validLength = decoder.finish(visit)
+        report.validLength = decoder?.finish(visit) ?? 0
+        if decoder == nil { report.format = defaultFormat }
         report.tornTailBytes = size - report.validLength
         return (state, report)
     }

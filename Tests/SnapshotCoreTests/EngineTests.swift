@@ -24,7 +24,10 @@ import Testing
 
     @Test(arguments: EngineConfiguration.Durability.allCases)
     func roundTripsGoScenario(durability: EngineConfiguration.Durability) async throws {
-        let engine = try open { $0.durability = durability }
+        let engine = try open {
+            $0.durability = durability
+            $0.format = .v1
+        }
         let ack = try await engine.submit([user(42)])
         #expect(ack == Acknowledgement(accepted: 1, durable: durability == .fsync))
         try await writeGoScenario(engine)
@@ -66,7 +69,7 @@ import Testing
 
     /// Go's TestSnapshotter_leave: after a leave, replay finds nothing.
     @Test func leaveClearsState() async throws {
-        let engine = try open()
+        let engine = try open { $0.format = .v1 }
         try await writeGoScenario(engine)
         try await engine.leave()
         #expect(engine.status.state.leaving)

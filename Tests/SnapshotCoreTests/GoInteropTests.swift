@@ -123,6 +123,7 @@ import Testing
         var configuration = EngineConfiguration()
         configuration.minCompactSize = minCompactSize
         configuration.rejoinAfterLeave = rejoin
+        configuration.format = .v1
         let engine = try SnapshotEngine(path: path, configuration: configuration)
         for event in scenario.events { _ = try await engine.submit([event]) }
         if leave { try await engine.leave() }

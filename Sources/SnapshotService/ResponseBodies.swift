@@ -1,0 +1,47 @@
+import Foundation
+import SnapshotCore
+
+/// The JSON bodies the API answers with (see openapi.yaml). Encoded with Foundation's
+/// Codable: none of them is on the event ingest path, whose acknowledgement is formatted
+/// directly (`acknowledgement(_:)`).
+enum ResponseBodies {
+    struct Node: Encodable {
+        var name: String
+        var addr: String
+    }
+
+    struct Snapshot: Encodable {
+        var alive_nodes: [Node]
+        var clock: UInt64
+        var event_clock: UInt64
+        var query_clock: UInt64
+        var leaving: Bool
+    }
+
+    struct Compaction: Encodable {
+        var bytes_before: Int64
+        var bytes_after: Int64
+        var duration_seconds: Double
+    }
+
+    struct Leave: Encodable {
+        var leaving: Bool
+        var durable: Bool
+    }
+
+    struct Status: Encodable {
+        var status: String
+        var error: String?
+    }
+
+    static func encode(_ value: some Encodable) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? Array(encoder.encode(value))) ?? Array("{}".utf8)
+    }
+
+    /// `{"accepted":N,"durable":B}`: formatted by hand, once per ingest request.
+    static func acknowledgement(_ ack: Acknowledgement) -> [UInt8] {
+        Array("{\"accepted\":\(ack.accepted),\"durable\":\(ack.durable)}".utf8)
+    }
+}

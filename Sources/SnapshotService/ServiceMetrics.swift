@@ -1,0 +1,158 @@
+import Dispatch
+import Prometheus
+import SnapshotCore
+
+/// Every metric snapshotd exports, in one Prometheus registry (swift-prometheus). It observes
+/// the engine (as its `EngineObserver`) and the HTTP server (through `HTTPServerHooks`), and
+/// reads the gauges that are cheaper to sample than to track at scrape time.
+public final class ServiceMetrics: EngineObserver {
+    public let registry = PrometheusCollectorRegistry()
+
+    private let accepted: [String: Counter]
+    private let refused: [String: Counter]
+    private let recordsAppended: Counter
+    private let bytesAppended: Counter
+    private let batches: Counter
+    private let flushSeconds: ValueHistogram
+    private let fsyncSeconds: ValueHistogram
+    private let compactions: Counter
+    private let compactionSeconds: ValueHistogram
+    private let compactionBytes: Gauge
+    private let writeErrors: Counter
+    private let queueDepth: Gauge
+    private let queueCapacity: Gauge
+    private let parked: Gauge
+    private let fileBytes: Gauge
+    private let aliveNodes: Gauge
+    private let replayRecords: Gauge
+    private let replaySkipped: Gauge
+    private let replayTornBytes: Gauge
+    private let openConnections: Gauge
+    private let requestSeconds: ValueHistogram
+
+    /// Seconds, from 50 µs (a page-cache write) to 10 s (a stalled disk).
+    static let latencyBuckets: [Double] = [
+        0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10,
+    ]
+
+    public init() {
+        func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Counter {
+            registry.makeCounter(descriptor: .init(namespace: "snapshotd", metricName: name, unitName: "total", helpText: help), labels: labels)
+        }
+        func gauge(_ name: String, _ unit: String, _ help: String) -> Gauge {
+            registry.makeGauge(descriptor: .init(namespace: "snapshotd", metricName: name, unitName: unit, helpText: help))
+        }
+        func histogram(_ name: String, _ help: String) -> ValueHistogram {
+            registry.makeValueHistogram(
+                descriptor: .init(namespace: "snapshotd", metricName: name, unitName: "seconds", helpText: help),
+                buckets: Self.latencyBuckets)
+        }
+        var accepted: [String: Counter] = [:]
+        for type in MemberEventKind.allCases.map(\.rawValue) + ["user", "query", "clock"] {
+            accepted[type] = counter("events_accepted", "Events admitted to the intake queue, by type.", [("type", type)])
+        }
+        self.accepted = accepted
+        var refused: [String: Counter] = [:]
+        for reason in ["queue_full", "leaving", "closed", "invalid", "write_failed", "compaction_failed"] {
+            refused[reason] = counter("events_refused", "Events refused, by reason.", [("reason", reason)])
+        }
+        self.refused = refused
+        recordsAppended = counter("records_appended", "Snapshot records written to the file.")
+        bytesAppended = counter("bytes_appended", "Bytes written to the snapshot file (appends).")
+        batches = counter("write_batches", "Group-commit batches written with one write(2).")
+        flushSeconds = histogram("flush_duration", "Duration of one batch write(2).")
+        fsyncSeconds = histogram("fsync_duration", "Duration of one fdatasync/fsync of the snapshot.")
+        compactions = counter("compactions", "Compactions completed.")
+        compactionSeconds = histogram("compaction_duration", "Duration of a compaction, start to rename.")
+        compactionBytes = gauge("compaction_last", "bytes", "Size of the snapshot right after the last compaction.")
+        writeErrors = counter("write_errors", "Failed writes, syncs and compactions.")
+        queueDepth = gauge("queue_depth", "events", "Events admitted and not yet taken by the writer.")
+        queueCapacity = gauge("queue_capacity", "events", "Capacity of the intake queue.")
+        parked = gauge("queue_parked", "submissions", "Submissions waiting for queue space.")
+        fileBytes = gauge("snapshot_file", "bytes", "Size of the snapshot file.")
+        aliveNodes = gauge("alive", "nodes", "Alive nodes in the snapshot.")
+        replayRecords = gauge("replay_records", "count", "Valid records replayed at start.")
+        replaySkipped = gauge("replay_skipped", "count", "Records skipped at start because they did not parse or verify.")
+        replayTornBytes = gauge("replay_torn_tail", "bytes", "Bytes of an incomplete last record truncated at start.")
+        openConnections = gauge("http_open", "connections", "Open HTTP connections.")
+        requestSeconds = registry.makeValueHistogram(
+            descriptor: .init(namespace: "snapshotd", metricName: "http_request_duration", unitName: "seconds",
+                              helpText: "Time from a complete request head to its response."),
+            buckets: Self.latencyBuckets)
+    }
+
+    // MARK: - Engine
+
+    public func accepted(_ events: [SnapshotEvent]) {
+        guard let first = events.first else { return }
+        if events.count == 1 {
+            accepted[first.typeName]?.increment()
+            return
+        }
+        var counts: [String: Int64] = [:]
+        for event in events { counts[event.typeName, default: 0] += 1 }
+        for (type, count) in counts { accepted[type]?.increment(by: count) }
+    }
+
+    public func refused(count: Int, reason: SnapshotError) {
+        refused[reason.reason]?.increment(by: Int64(count))
+    }
+
+    public func wrote(records: Int, bytes: Int, seconds: Double) {
+        recordsAppended.increment(by: Int64(records))
+        bytesAppended.increment(by: Int64(bytes))
+        batches.increment()
+        flushSeconds.record(seconds)
+    }
+
+    public func synced(seconds: Double) {
+        fsyncSeconds.record(seconds)
+    }
+
+    public func compacted(_ result: CompactionResult) {
+        compactions.increment()
+        compactionSeconds.record(result.seconds)
+        compactionBytes.set(Double(result.bytesAfter))
+    }
+
+    public func failed(_ error: SnapshotError) {
+        writeErrors.increment()
+    }
+
+    // MARK: - HTTP
+
+    public func connectionOpened() { openConnections.increment(by: 1) }
+    public func connectionClosed() { openConnections.decrement(by: 1) }
+
+    /// Counts one response. `route` is a known route's path or "other", so that unknown paths
+    /// cannot grow the label set without bound.
+    public func responded(method: String, route: String, status: Int, seconds: Double) {
+        registry.makeCounter(
+            descriptor: .init(namespace: "snapshotd", metricName: "http_requests", unitName: "total",
+                              helpText: "HTTP responses, by route, method and status."),
+            labels: [("route", route), ("method", method), ("status", String(status))]
+        ).increment()
+        requestSeconds.record(seconds)
+    }
+
+    // MARK: - Scrape
+
+    /// Samples the gauges and renders the text exposition format 0.0.4.
+    public func render(engine: SnapshotEngine?) -> [UInt8] {
+        if let engine {
+            let status = engine.status
+            queueDepth.set(Double(engine.queueDepth))
+            queueCapacity.set(Double(engine.queueCapacity))
+            parked.set(Double(engine.parkedSubmissions))
+            fileBytes.set(Double(status.fileBytes))
+            aliveNodes.set(Double(status.state.aliveNodes.count))
+            replayRecords.set(Double(engine.replayReport.records))
+            replaySkipped.set(Double(engine.replayReport.skipped.count))
+            replayTornBytes.set(Double(engine.replayReport.tornTailBytes))
+        }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(16 * 1024)
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}

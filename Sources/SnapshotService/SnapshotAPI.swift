@@ -1,0 +1,207 @@
+import Dispatch
+import Foundation
+import HTTPServer
+import SnapshotCore
+import Synchronization
+
+/// The snapshotd HTTP API (openapi.yaml): routes from HTTP requests to the engine and back.
+/// Requests that wait on the engine (a durable acknowledgement, queue space, a leave, a
+/// compaction) are parked: the handler returns at once and the engine's completion answers.
+public final class SnapshotAPI: Sendable {
+    public static let routes: [(method: String, path: String)] = [
+        ("POST", "/v1/events"), ("GET", "/v1/snapshot"), ("POST", "/v1/leave"), ("POST", "/v1/compact"),
+        ("GET", "/metrics"), ("GET", "/healthz"), ("GET", "/readyz"),
+    ]
+
+    private let engineSlot = Mutex<SnapshotEngine?>(nil)
+    private let startupError = Mutex<String?>(nil)
+    public let metrics: ServiceMetrics
+    public let configuration: ServiceConfiguration
+
+    public init(metrics: ServiceMetrics, configuration: ServiceConfiguration = .init()) {
+        self.metrics = metrics
+        self.configuration = configuration
+    }
+
+    /// Hands the API its engine once replay is done; until then it answers 503 "starting".
+    public func attach(_ engine: SnapshotEngine) {
+        engineSlot.withLock { $0 = engine }
+    }
+
+    /// Records why the engine could not open (readiness then reports it).
+    public func failedToStart(_ message: String) {
+        startupError.withLock { $0 = message }
+    }
+
+    public var engine: SnapshotEngine? { engineSlot.withLock { $0 } }
+
+    /// The router with every route of the API.
+    public var router: Router {
+        var router = Router()
+        router.add("POST", "/v1/events", guarded(write: true) { [self] in postEvents($0, $1) })
+        router.add("GET", "/v1/snapshot", guarded(write: false) { [self] in getSnapshot($0, $1) })
+        router.add("POST", "/v1/leave", guarded(write: true) { [self] in postLeave($0, $1) })
+        router.add("POST", "/v1/compact", guarded(write: true) { [self] in postCompact($0, $1) })
+        router.add("GET", "/metrics", guarded(write: false) { [self] in $1.respond(metricsResponse()) })
+        router.add("GET", "/healthz") { _, responder in
+            responder.respond(.json(status: 200, ResponseBodies.encode(ResponseBodies.Status(status: "ok"))))
+        }
+        router.add("GET", "/readyz") { [self] _, responder in responder.respond(readiness()) }
+        return router
+    }
+
+    /// HTTP hooks that feed the metrics.
+    public var hooks: HTTPServerHooks {
+        var hooks = HTTPServerHooks()
+        let metrics = self.metrics
+        let known = Set(Self.routes.map(\.path))
+        hooks.connectionOpened = { metrics.connectionOpened() }
+        hooks.connectionClosed = { metrics.connectionClosed() }
+        hooks.responseSent = { method, path, status, seconds in
+            metrics.responded(method: method, route: known.contains(path) ? path : "other", status: status, seconds: seconds)
+        }
+        return hooks
+    }
+
+    // MARK: - Routes
+
+    private func postEvents(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        let format: EventDecoder.Format
+        switch Self.mediaType(request.headers["content-type"]) {
+        case "application/json": format = .single
+        case "application/x-ndjson": format = .ndjson
+        default:
+            responder.respond(.error(status: 415, "Content-Type must be application/json or application/x-ndjson"))
+            return
+        }
+        let events: [SnapshotEvent]
+        do {
+            events = try EventDecoder().decode(request.body, format: format)
+        } catch {
+            metrics.refused(count: 1, reason: .invalidEvent(index: 0, reason: ""))
+            responder.respond(.error(status: 400, error.description))
+            return
+        }
+        guard let engine = ready(responder) else { return }
+        let deadline = DispatchTime.now() + configuration.queueWait
+        engine.submit(events, deadline: deadline) { [self] result in
+            switch result {
+            case .success(let ack):
+                responder.respond(.json(status: ack.durable ? 200 : 202, ResponseBodies.acknowledgement(ack)))
+            case .failure(let error):
+                responder.respond(errorResponse(error))
+            }
+        }
+    }
+
+    private func getSnapshot(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        let shuffled: Bool
+        switch request.query["order"] {
+        case nil, "sorted": shuffled = false
+        case "random": shuffled = true
+        case let other?:
+            responder.respond(.error(status: 400, "order must be sorted or random, not \(other.debugDescription)"))
+            return
+        }
+        guard let engine = ready(responder) else { return }
+        let status = engine.status
+        var nodes = status.state.aliveNodes.map { ResponseBodies.Node(name: $0.key, addr: $0.value) }
+        if shuffled { nodes.shuffle() } else { nodes.sort { $0.name < $1.name } }
+        let body = ResponseBodies.Snapshot(
+            alive_nodes: nodes, clock: status.state.lastClock, event_clock: status.state.lastEventClock,
+            query_clock: status.state.lastQueryClock, leaving: status.state.leaving)
+        responder.respond(.json(status: 200, ResponseBodies.encode(body)))
+    }
+
+    private func postLeave(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        guard let engine = ready(responder) else { return }
+        engine.leave { [self] result in
+            switch result {
+            case .success:
+                responder.respond(.json(status: 200, ResponseBodies.encode(ResponseBodies.Leave(leaving: true, durable: true))))
+            case .failure(let error):
+                responder.respond(errorResponse(error))
+            }
+        }
+    }
+
+    private func postCompact(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        guard let engine = ready(responder) else { return }
+        engine.compact { [self] result in
+            switch result {
+            case .success(let r):
+                let body = ResponseBodies.Compaction(bytes_before: r.bytesBefore, bytes_after: r.bytesAfter, duration_seconds: r.seconds)
+                responder.respond(.json(status: 200, ResponseBodies.encode(body)))
+            case .failure(let error):
+                responder.respond(errorResponse(error))
+            }
+        }
+    }
+
+    private func metricsResponse() -> HTTPResponse {
+        HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                     body: metrics.render(engine: engine))
+    }
+
+    /// 200 once replay is done; 503 while starting, once leaving, or while the last write failed.
+    private func readiness() -> HTTPResponse {
+        func notReady(_ status: String, _ error: String?) -> HTTPResponse {
+            .json(status: 503, ResponseBodies.encode(ResponseBodies.Status(status: status, error: error)))
+        }
+        guard let engine else { return notReady("starting", startupError.withLock { $0 }) }
+        let status = engine.status
+        if status.closed { return notReady("stopping", nil) }
+        if status.state.leaving { return notReady("leaving", nil) }
+        if let error = status.lastError { return notReady("write-failed", error) }
+        return .json(status: 200, ResponseBodies.encode(ResponseBodies.Status(status: "ready")))
+    }
+
+    // MARK: - Helpers
+
+    private func ready(_ responder: HTTPResponder) -> SnapshotEngine? {
+        if let engine { return engine }
+        responder.respond(.error(status: 503, "starting: the snapshot is being replayed", headers: retryAfter))
+        return nil
+    }
+
+    private var retryAfter: [(String, String)] { [("Retry-After", String(configuration.retryAfter))] }
+
+    private func errorResponse(_ error: SnapshotError) -> HTTPResponse {
+        switch error {
+        case .invalidEvent: .error(status: 400, error.description)
+        case .leaving: .error(status: 409, error.description)
+        case .queueFull, .closed, .writeFailed, .compactionFailed: .error(status: 503, error.description, headers: retryAfter)
+        }
+    }
+
+    /// Wraps a handler with the bearer-token check, when a token is configured.
+    private func guarded(write: Bool, _ handler: @escaping HTTPHandler) -> HTTPHandler {
+        guard let token = configuration.bearerToken, write || configuration.protectReads else { return handler }
+        let expected = Array("Bearer \(token)".utf8)
+        return { request, responder in
+            let given = Array((request.headers["authorization"] ?? "").utf8)
+            guard Self.constantTimeEqual(given, expected) else {
+                responder.respond(.error(status: 401, "a valid bearer token is required",
+                                         headers: [("WWW-Authenticate", "Bearer realm=\"snapshotd\"")]))
+                return
+            }
+            handler(request, responder)
+        }
+    }
+
+    /// Compares without an early exit, so the time taken does not tell how much matched.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference: UInt8 = a.count == b.count ? 0 : 1
+        for i in 0..<b.count {
+            difference |= (i < a.count ? a[i] : 0) ^ b[i]
+        }
+        return difference == 0
+    }
+
+    /// `application/json; charset=utf-8` → `application/json`.
+    static func mediaType(_ header: String?) -> String {
+        guard let header else { return "" }
+        let type = header.split(separator: ";", maxSplits: 1).first ?? ""
+        return type.trimmingCharacters(in: .whitespaces).lowercased()
+    }
+}

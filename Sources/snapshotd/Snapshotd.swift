@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Snapshotd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Keeps a Serf membership snapshot durable, over HTTP/1.1.",
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self)
+}
