@@ -36,35 +36,9 @@ final class Compaction: Sendable {
     }
 
     private static func write(state: SnapshotState, format: any SnapshotEncoder.Type, path: String, io: any FileIO) -> Result<(fd: Int32, size: Int64), SnapshotError> {
-        let fd: Int32
         do throws(FileIOError) {
-            fd = try io.open(path, create: true, truncate: true)
+            return .success(try SnapshotFileWriter.write(state, format: format.format, to: path, io: io))
         } catch {
-            return .failure(.compactionFailed(error.description))
-        }
-        do throws(FileIOError) {
-            var buffer: [UInt8] = []
-            buffer.reserveCapacity(1 << 20)
-            format.header(into: &buffer)
-            var size: Int64 = 0
-            var failure: FileIOError?
-            state.compactedRecords { record in
-                guard failure == nil else { return }
-                format.encode(record, into: &buffer)
-                if buffer.count >= 1 << 20 {
-                    do throws(FileIOError) { try io.writeAll(fd, buffer, path: path) } catch { failure = error }
-                    size += Int64(buffer.count)
-                    buffer.removeAll(keepingCapacity: true)
-                }
-            }
-            if let failure { throw failure }
-            try io.writeAll(fd, buffer, path: path)
-            size += Int64(buffer.count)
-            try io.sync(fd, path: path)
-            return .success((fd, size))
-        } catch {
-            io.close(fd)
-            try? io.remove(path)
             return .failure(.compactionFailed(error.description))
         }
     }

@@ -16,4 +16,10 @@ public protocol SnapshotDecoder {
     /// Ends the input. Returns the length of the file's valid prefix: bytes past it are a torn
     /// tail (an incomplete last record) that the writer truncates before appending.
     mutating func finish(_ visit: (ReplayItem) -> Void) -> Int64
+    /// The creation time a format's header records (ns since 1970), when it has one.
+    var createdAt: UInt64? { get }
+}
+
+extension SnapshotDecoder {
+    public var createdAt: UInt64? { nil }
 }

@@ -18,6 +18,11 @@ public struct ReplayReport: Sendable, Equatable {
     public var validLength: Int64 = 0
     /// Bytes of an incomplete last record (truncated away before new appends).
     public var tornTailBytes: Int64 = 0
+    /// When the file was created, from a v2 header (ns since 1970).
+    public var createdAt: UInt64?
+
+    /// True when every byte of the file checked out.
+    public var isClean: Bool { skipped.isEmpty && tornTailBytes == 0 }
 
     public init() {}
 }

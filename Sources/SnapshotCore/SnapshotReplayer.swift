@@ -47,6 +47,7 @@ public struct SnapshotReplayer {
             decoder?.feed(chunk, visit)
         }
         report.validLength = decoder?.finish(visit) ?? 0
+        report.createdAt = decoder?.createdAt
         if decoder == nil { report.format = defaultFormat }
         report.tornTailBytes = size - report.validLength
         return (state, report)

@@ -6,7 +6,7 @@ import SnapshotCore
 /// the engine (as its `EngineObserver`) and the HTTP server (through `HTTPServerHooks`), and
 /// reads the gauges that are cheaper to sample than to track at scrape time.
 public final class ServiceMetrics: EngineObserver {
-    public let registry = PrometheusCollectorRegistry()
+    public let registry: PrometheusCollectorRegistry
 
     private let accepted: [String: Counter]
     private let refused: [String: Counter]
@@ -36,6 +36,8 @@ public final class ServiceMetrics: EngineObserver {
     ]
 
     public init() {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
         func counter(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Counter {
             registry.makeCounter(descriptor: .init(namespace: "snapshotd", metricName: name, unitName: "total", helpText: help), labels: labels)
         }

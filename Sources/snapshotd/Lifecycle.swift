@@ -8,12 +8,15 @@ import Synchronization
 /// Signals and shutdown: SIGTERM or SIGINT stops the server gracefully (requests in flight
 /// finish), then closes the engine (everything accepted is written and synced), then exits 0.
 /// A second signal exits at once.
-final class Lifecycle: Sendable {
+///
+/// `@unchecked Sendable`: `sources` is written once, on the main thread, before any signal can
+/// arrive, and only kept alive afterwards; everything else is immutable or atomic.
+final class Lifecycle: @unchecked Sendable {
     let server: HTTPServer
     let api: SnapshotAPI
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
-    private let sources = Mutex<[any DispatchSourceSignal]>([])
+    private var sources: [any DispatchSourceSignal] = []
 
     init(server: HTTPServer, api: SnapshotAPI, logger: Logger) {
         self.server = server
@@ -31,7 +34,7 @@ final class Lifecycle: Sendable {
             source.resume()
             installed.append(source)
         }
-        sources.withLock { $0 = installed }
+        sources = installed
     }
 
     private func received(_ signo: Int32) {

@@ -21,6 +21,9 @@ struct Serve: ParsableCommand {
     @Option(help: "fsync: answer once durable; buffered: Go serf's behaviour. (SNAPSHOTD_DURABILITY)")
     var durability = environment["SNAPSHOTD_DURABILITY"] ?? "fsync"
 
+    @Option(help: "Format of a new snapshot: v2 (checksummed) or v1 (Go serf's text); an existing file keeps its own. (SNAPSHOTD_FORMAT)")
+    var format = environment["SNAPSHOTD_FORMAT"] ?? "v2"
+
     @Option(help: "Events the intake queue holds. (SNAPSHOTD_QUEUE_CAPACITY)")
     var queueCapacity = Int(environment["SNAPSHOTD_QUEUE_CAPACITY"] ?? "") ?? 2048
 
@@ -40,7 +43,7 @@ struct Serve: ParsableCommand {
     var maxConnections = Int(environment["SNAPSHOTD_MAX_CONNECTIONS"] ?? "") ?? 1024
 
     @Option(help: "File holding a bearer token required by routes that change state. (SNAPSHOTD_TOKEN_FILE)")
-    var tokenFile = environment["SNAPSHOTD_TOKEN_FILE"]
+    var tokenFile: String?
 
     @Flag(help: "With a token, protect the read routes too. (SNAPSHOTD_PROTECT_READS=1)")
     var protectReads = ["1", "true", "yes"].contains(environment["SNAPSHOTD_PROTECT_READS"] ?? "")
@@ -51,6 +54,7 @@ struct Serve: ParsableCommand {
     func validate() throws {
         guard ListenAddress(listen) != nil else { throw ValidationError("--listen must be HOST:PORT or [IPV6]:PORT, not \(listen.debugDescription)") }
         guard EngineConfiguration.Durability(rawValue: durability) != nil else { throw ValidationError("--durability must be fsync or buffered") }
+        guard SnapshotFormat(rawValue: format) != nil else { throw ValidationError("--format must be v1 or v2") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel.debugDescription) is not a log level") }
         guard queueCapacity > 0 else { throw ValidationError("--queue-capacity must be positive") }
         guard queueWait >= 0 else { throw ValidationError("--queue-wait must not be negative") }
@@ -70,7 +74,7 @@ struct Serve: ParsableCommand {
 
         var service = ServiceConfiguration()
         service.queueWait = queueWait
-        if let tokenFile {
+        if let tokenFile = tokenFile ?? Self.environment["SNAPSHOTD_TOKEN_FILE"] {
             let token = try readToken(tokenFile)
             service.bearerToken = token
             service.protectReads = protectReads
@@ -111,6 +115,7 @@ struct Serve: ParsableCommand {
 
         var engineConfiguration = EngineConfiguration()
         engineConfiguration.durability = EngineConfiguration.Durability(rawValue: durability) ?? .fsync
+        engineConfiguration.format = SnapshotFormat(rawValue: format) ?? .v2
         engineConfiguration.queueCapacity = queueCapacity
         engineConfiguration.minCompactSize = minCompactSize
         engineConfiguration.rejoinAfterLeave = rejoinAfterLeave
@@ -119,6 +124,7 @@ struct Serve: ParsableCommand {
             engineConfiguration.io = SlowDiskFileIO(delayMicroseconds: UInt32(simulateSyncDelayMs) * 1000)
         }
         let path = snapshot
+        let engineSettings = engineConfiguration
 
         let lifecycle = Lifecycle(server: server, api: api, logger: logger)
         lifecycle.installSignalHandlers()
@@ -126,7 +132,7 @@ struct Serve: ParsableCommand {
         // "starting". It runs on its own thread, since it blocks on the disk.
         Thread.detachNewThread {
             do {
-                let engine = try SnapshotEngine(path: path, configuration: engineConfiguration)
+                let engine = try SnapshotEngine(path: path, configuration: engineSettings)
                 let report = engine.replayReport
                 for skip in report.skipped {
                     logger.warning("replay skipped a record", metadata: ["offset": "\(skip.offset)", "length": "\(skip.length)", "reason": "\(skip.reason)"])
@@ -140,7 +146,7 @@ struct Serve: ParsableCommand {
                     "alive": "\(engine.status.state.aliveNodes.count)", "clock": "\(engine.status.state.lastClock)",
                 ])
             } catch {
-                api.failedToStart(error.description)
+                api.failedToStart("\(error)")
                 logger.critical("cannot open the snapshot: \(error)")
                 lifecycle.fail()
             }

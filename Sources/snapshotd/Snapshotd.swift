@@ -4,6 +4,6 @@ import ArgumentParser
 struct Snapshotd: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Keeps a Serf membership snapshot durable, over HTTP/1.1.",
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, Inspect.self, Verify.self, Convert.self, CompactFile.self, Health.self],
         defaultSubcommand: Serve.self)
 }

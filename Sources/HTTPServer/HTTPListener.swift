@@ -1,0 +1,189 @@
+import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The engine behind `HTTPServer`: owns the listening socket, accepts connections, keeps the
+/// registry of open connections and runs the graceful stop.
+///
+/// Concurrency: all mutable state is confined to the serial `queue` (accept source handlers
+/// run there, and connections report their close through `queue.async`); the connection count
+/// is mirrored in an atomic for `HTTPServer.openConnections`. Hence the `@unchecked Sendable`.
+final class HTTPListener: @unchecked Sendable {
+    let queue = DispatchQueue(label: "HTTPServer.listener")
+    private let configuration: HTTPServerConfiguration
+    private let hooks: HTTPServerHooks
+    private let handler: HTTPHandler
+
+    /// Connection queues: one serial queue per connection, all targeting one concurrent queue.
+    /// The connection's state is confined to its own queue, so connections never contend on a
+    /// lock, and a handler that is slow (or blocks, against the rules) delays only its own
+    /// connection; the target bounds the worker threads to what Dispatch deems right for the
+    /// CPUs. A queue costs one small allocation per connection, never per request.
+    private let connectionTarget = DispatchQueue(
+        label: "HTTPServer.connections", qos: .userInitiated, attributes: .concurrent)
+    private let pool: [DispatchQueue] = (0..<(getenv("HTTPPOOL").flatMap { Int(String(cString: $0)) } ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))).map { _ in DispatchQueue(label: "HTTPServer.pool", qos: .userInitiated) }
+    private var nextPool = 0
+    private let mode = getenv("HTTPMODE").map { String(cString: $0) } ?? "percon"
+    private func makeQueue() -> DispatchQueue {
+        nextPool += 1
+        switch mode {
+        case "pool": return pool[nextPool % pool.count]
+        case "poolcon": return DispatchQueue(label: "HTTPServer.connection", target: pool[nextPool % pool.count])
+        default: return DispatchQueue(label: "HTTPServer.connection", target: connectionTarget)
+        }
+    }
+
+    private enum State {
+        case idle, running, stopping, stopped
+    }
+
+    private var state = State.idle
+    private var fd: Int32 = -1
+    private var acceptSource: (any DispatchSourceRead)?
+    private var acceptSuspended = false
+    private var listenerClosed = false
+    private var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    /// Served (not rejected) connections.
+    private var servedCount = 0
+    private let servedCountMirror = Atomic<Int>(0)
+    private var stopCompletions: [@Sendable () -> Void] = []
+
+    init(configuration: HTTPServerConfiguration, hooks: HTTPServerHooks, handler: @escaping HTTPHandler) {
+        self.configuration = configuration
+        self.hooks = hooks
+        self.handler = handler
+    }
+
+    var openConnections: Int { servedCountMirror.load(ordering: .relaxed) }
+
+    // MARK: - Start
+
+    /// Binds and listens; called on `queue`.
+    func start() throws(HTTPServerError) -> (host: String, port: UInt16) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard state == .idle else {
+            throw HTTPServerError(message: state == .running ? "the server is already running" : "a stopped server cannot be restarted")
+        }
+        let bound = try Socket.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
+        fd = bound.fd
+        let source = DispatchSource.makeReadSource(fileDescriptor: bound.fd, queue: queue)
+        source.setEventHandler { [self] in acceptReady() }
+        source.setCancelHandler { [self] in
+            close(fd)
+            fd = -1
+            listenerClosed = true
+            acceptSource = nil
+            finishStopIfDone()
+        }
+        acceptSource = source
+        state = .running
+        source.activate()
+        return (bound.host, bound.port)
+    }
+
+    // MARK: - Accepting
+
+    private func acceptReady() {
+        guard state == .running else { return }
+        for _ in 0..<64 {
+            let client = Socket.accept(fd)
+            if client < 0 {
+                switch errno {
+                case EINTR, ECONNABORTED, EPROTO, EPERM:
+                    continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Out of descriptors or memory: the pending connection would make the
+                    // source fire in a loop; pause accepting for a moment.
+                    pauseAccepting()
+                    return
+                default:
+                    return
+                }
+            }
+            Socket.setNoDelay(client)
+            let rejected = servedCount >= configuration.maxConnections
+            let connection = HTTPConnection(
+                fd: client,
+                queue: makeQueue(),
+                listener: self,
+                configuration: configuration,
+                hooks: hooks,
+                handler: handler,
+                rejected: rejected
+            )
+            connections[ObjectIdentifier(connection)] = connection
+            if !rejected {
+                servedCount += 1
+                servedCountMirror.store(servedCount, ordering: .relaxed)
+                hooks.connectionOpened?()
+            }
+            connection.queue.async { connection.start() }
+        }
+    }
+
+    private func pauseAccepting() {
+        guard let source = acceptSource, !acceptSuspended else { return }
+        source.suspend()
+        acceptSuspended = true
+        queue.asyncAfter(deadline: .now() + .milliseconds(100)) { [self] in
+            guard acceptSuspended, let source = acceptSource else { return }
+            acceptSuspended = false
+            source.resume()
+        }
+    }
+
+    /// Called by a connection (on its queue) once its descriptor is closed.
+    func connectionDidClose(_ connection: HTTPConnection) {
+        queue.async { [self] in
+            guard connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+            if !connection.isRejected {
+                servedCount -= 1
+                servedCountMirror.store(servedCount, ordering: .relaxed)
+                hooks.connectionClosed?()
+            }
+            finishStopIfDone()
+        }
+    }
+
+    // MARK: - Stop
+
+    func stop(completion: @escaping @Sendable () -> Void) {
+        queue.async { [self] in
+            switch state {
+            case .idle, .stopped:
+                state = .stopped
+                completion()
+            case .stopping:
+                stopCompletions.append(completion)
+            case .running:
+                state = .stopping
+                stopCompletions.append(completion)
+                if let source = acceptSource {
+                    source.cancel()
+                    if acceptSuspended {
+                        acceptSuspended = false
+                        source.resume()
+                    }
+                }
+                for connection in connections.values {
+                    connection.queue.async { connection.beginGracefulStop() }
+                }
+                finishStopIfDone()
+            }
+        }
+    }
+
+    private func finishStopIfDone() {
+        guard state == .stopping, listenerClosed, connections.isEmpty else { return }
+        state = .stopped
+        let completions = stopCompletions
+        stopCompletions = []
+        for completion in completions {
+            completion()
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Synchronization
+
+/// Handles one request: receives it with a responder to answer through, now or later.
+public typealias HTTPHandler = @Sendable (HTTPRequest, HTTPResponder) -> Void
+
+/// The one-shot way to answer a request.
+///
+/// `respond` may be called from any thread, during the handler or any time after it returned:
+/// the request is then "parked" without holding a thread. Only the first call counts.
+/// If the last reference to a responder goes away without a response, the request is
+/// answered 500 so that its connection does not hang.
+public final class HTTPResponder: Sendable {
+    private enum Target: Sendable {
+        case connection(HTTPConnection, slot: UInt64)
+        case callback(@Sendable (HTTPResponse) -> Void)
+    }
+
+    private enum State: Sendable {
+        /// The handler is running on the connection's queue.
+        case inHandler
+        /// Answered while the handler was still running.
+        case stored(HTTPResponse)
+        /// The handler returned without answering.
+        case parked
+        case done
+    }
+
+    private let target: Target
+    private let state: Mutex<State>
+
+    /// A responder that passes the response to `onResponse` (on the responding thread);
+    /// for tests and adapters that call a handler without a server.
+    public init(_ onResponse: @escaping @Sendable (HTTPResponse) -> Void) {
+        target = .callback(onResponse)
+        state = Mutex(.parked)
+    }
+
+    init(connection: HTTPConnection, slot: UInt64) {
+        target = .connection(connection, slot: slot)
+        state = Mutex(.inHandler)
+    }
+
+    /// Answers the request; later calls are ignored.
+    public func respond(_ response: HTTPResponse) {
+        let deliver = state.withLock { state -> Bool in
+            switch state {
+            case .inHandler:
+                state = .stored(response)
+                return false
+            case .parked:
+                state = .done
+                return true
+            case .stored, .done:
+                return false
+            }
+        }
+        guard deliver else { return }
+        switch target {
+        case .connection(let connection, let slot):
+            connection.deliverLater(response, slot: slot)
+        case .callback(let callback):
+            callback(response)
+        }
+    }
+
+    /// Called by the connection right after the handler returned: the response if it was
+    /// given meanwhile; otherwise the request is parked and `respond` will deliver it later.
+    func takeResponseAfterHandler() -> HTTPResponse? {
+        state.withLock { state -> HTTPResponse? in
+            switch state {
+            case .stored(let response):
+                state = .done
+                return response
+            case .inHandler:
+                state = .parked
+                return nil
+            case .parked, .done:
+                return nil
+            }
+        }
+    }
+
+    deinit {
+        guard case .connection(let connection, let slot) = target else { return }
+        let abandoned = state.withLock { state -> Bool in
+            if case .parked = state {
+                state = .done
+                return true
+            }
+            return false
+        }
+        if abandoned {
+            connection.deliverLater(.error(status: 500, "the handler did not respond"), slot: slot)
+        }
+    }
+}

@@ -1,0 +1,29 @@
+/// Settings of an `HTTPServer`.
+public struct HTTPServerConfiguration: Sendable {
+    /// Address to listen on: an IPv4 or IPv6 literal ("127.0.0.1", "::", "[::1]") or a host name.
+    public var host: String = "127.0.0.1"
+    /// Port to listen on; 0 picks any free port (`start()` returns the real one).
+    public var port: UInt16 = 8080
+    /// Largest request line plus header section; a bigger head is answered 431.
+    public var maxHeaderBytes = 16 * 1024
+    /// Largest request body; a bigger one is answered 413.
+    public var maxBodyBytes = 4 * 1024 * 1024
+    /// Seconds to receive a full request head: 408 if a request was started, else a plain close.
+    /// On a new connection the clock starts at accept, later on at the head's first byte.
+    public var headerTimeout: Double = 10
+    /// Seconds a keep-alive connection may stay idle before it is closed. Also bounds stalls
+    /// while reading a body (→ 408) or while the client does not read a response (→ close).
+    public var idleTimeout: Double = 60
+    /// Connections served at once; above it a connection is answered 503 and closed.
+    public var maxConnections = 1024
+    /// Requests of one connection awaiting responses before the server stops reading from it.
+    public var maxPipelinedRequests = 32
+    /// listen(2) backlog.
+    public var backlog: Int32 = 1024
+
+    public init() {}
+
+    var parserLimits: HTTPParserLimits {
+        HTTPParserLimits(maxHeaderBytes: maxHeaderBytes, maxBodyBytes: maxBodyBytes)
+    }
+}

@@ -1,0 +1,50 @@
+/// Writes a whole snapshot (a header and the records that rebuild a state) to a new file:
+/// what compaction and `convert` produce.
+public enum SnapshotFileWriter {
+    /// Creates (or truncates) `path`, writes `state` in `format`, fsyncs, and returns the open
+    /// descriptor and the size. On error the file is removed.
+    static func write(_ state: SnapshotState, format: SnapshotFormat, to path: String, io: any FileIO) throws(FileIOError) -> (fd: Int32, size: Int64) {
+        let fd = try io.open(path, create: true, truncate: true)
+        do throws(FileIOError) {
+            var buffer: [UInt8] = []
+            buffer.reserveCapacity(1 << 20)
+            format.encoder.header(into: &buffer)
+            var size: Int64 = 0
+            var failure: FileIOError?
+            state.compactedRecords { record in
+                guard failure == nil else { return }
+                format.encoder.encode(record, into: &buffer)
+                if buffer.count >= 1 << 20 {
+                    do throws(FileIOError) { try io.writeAll(fd, buffer, path: path) } catch { failure = error }
+                    size += Int64(buffer.count)
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+            if let failure { throw failure }
+            try io.writeAll(fd, buffer, path: path)
+            size += Int64(buffer.count)
+            try io.sync(fd, path: path)
+            return (fd, size)
+        } catch {
+            io.close(fd)
+            try? io.remove(path)
+            throw error
+        }
+    }
+
+    /// Writes `state` to `path` crash-safely: a temporary file beside it, synced, renamed over
+    /// `path`, and the directory synced. Returns the size written.
+    public static func replace(_ path: String, with state: SnapshotState, format: SnapshotFormat, io: any FileIO = POSIXFileIO()) throws(FileIOError) -> Int64 {
+        let temporary = path + ".tmp"
+        let (fd, size) = try write(state, format: format, to: temporary, io: io)
+        io.close(fd)
+        do throws(FileIOError) {
+            try io.rename(temporary, path)
+        } catch {
+            try? io.remove(temporary)
+            throw error
+        }
+        try io.syncDirectory(SnapshotWriter.directory(of: path))
+        return size
+    }
+}
