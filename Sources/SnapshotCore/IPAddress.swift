@@ -8,6 +8,7 @@ public struct IPAddress: Hashable, Sendable {
 
     /// Parses dotted IPv4 or textual IPv6 (RFC 4291). Returns nil for anything else.
     public init?(_ text: String) {
+        guard !text.utf8.contains(0) else { return nil }  // inet_pton would stop at a NUL
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             bytes = withUnsafeBytes(of: &v4) { Array($0) }

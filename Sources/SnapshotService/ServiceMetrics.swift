@@ -73,8 +73,8 @@ public final class ServiceMetrics: EngineObserver {
         parked = gauge("queue_parked", "submissions", "Submissions waiting for queue space.")
         fileBytes = gauge("snapshot_file", "bytes", "Size of the snapshot file.")
         aliveNodes = gauge("alive", "nodes", "Alive nodes in the snapshot.")
-        replayRecords = gauge("replay_records", "count", "Valid records replayed at start.")
-        replaySkipped = gauge("replay_skipped", "count", "Records skipped at start because they did not parse or verify.")
+        replayRecords = gauge("replay", "records", "Valid records replayed at start.")
+        replaySkipped = gauge("replay_skipped", "records", "Records (or damaged regions) skipped at start because they did not parse or verify.")
         replayTornBytes = gauge("replay_torn_tail", "bytes", "Bytes of an incomplete last record truncated at start.")
         openConnections = gauge("http_open", "connections", "Open HTTP connections.")
         requestSeconds = registry.makeValueHistogram(

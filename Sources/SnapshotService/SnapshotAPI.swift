@@ -78,7 +78,7 @@ public final class SnapshotAPI: Sendable {
         do {
             events = try EventDecoder().decode(request.body, format: format)
         } catch {
-            metrics.refused(count: 1, reason: .invalidEvent(index: 0, reason: ""))
+            metrics.refused(count: 1, reason: .invalidEvent(index: error.eventIndex ?? 0, reason: error.reason))
             responder.respond(.error(status: 400, error.description))
             return
         }

@@ -60,7 +60,8 @@ def main():
         response = resolve(responses[key])
         content = response.get("content", {})
         ctype = entry["headers"].get("content-type", "").split(";")[0].strip()
-        if content and ctype not in content:
+        media = {key.split(";")[0].strip(): key for key in content}
+        if content and ctype not in media:
             failures.append(f"{where}: content type {ctype!r} not documented ({sorted(content)})")
             continue
         for header in (response.get("headers") or {}):
@@ -75,7 +76,7 @@ def main():
             ref = pointer("paths", path, method, "responses", key)
             if "$ref" in responses[key]:
                 ref = responses[key]["$ref"][1:]
-            problems = errors(ref + pointer("content", ctype, "schema"), body)
+            problems = errors(ref + pointer("content", media[ctype], "schema"), body)
             if problems:
                 failures.append(f"{where}: {problems[:3]} in {entry['body'][:200]}")
 

@@ -25,7 +25,7 @@ enum Contract {
                 handle.write(line)
                 try? handle.close()
             } else {
-                FileManager.default.createFile(atPath: logPath, contents: line)
+                _ = FileManager.default.createFile(atPath: logPath, contents: line)
             }
         }
     }
