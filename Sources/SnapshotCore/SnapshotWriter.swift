@@ -193,7 +193,8 @@ final class SnapshotWriter: @unchecked Sendable {
     }
 
     /// Writes `pending` with one write(2) (looping only on short writes) and, when asked,
-    /// fdatasyncs it.
+    /// fdatasyncs it. `fileBytes` and `pending` change only when all of it succeeded, so a
+    /// failure leaves them describing the last good file.
     private func writePending(sync: Bool) throws(FileIOError) {
         if fileDirty {
             try io.truncate(fd, to: fileBytes, path: path)
@@ -201,18 +202,20 @@ final class SnapshotWriter: @unchecked Sendable {
         }
         if !pending.isEmpty {
             let start = DispatchTime.now().uptimeNanoseconds
+            fileDirty = true  // until the write is whole
             try io.writeAll(fd, pending, path: path)
             observer.wrote(records: pendingRecords, bytes: pending.count, seconds: Self.seconds(since: start))
-            fileBytes += Int64(pending.count)
-            pending.removeAll(keepingCapacity: true)
-            pendingRecords = 0
         }
-        lastFlush = .now()
         if sync {
             let start = DispatchTime.now().uptimeNanoseconds
             try io.dataSync(fd, path: path)
             observer.synced(seconds: Self.seconds(since: start))
         }
+        fileDirty = false
+        fileBytes += Int64(pending.count)
+        pending.removeAll(keepingCapacity: true)
+        pendingRecords = 0
+        lastFlush = .now()
         if lastError != nil && !stateAheadOfFile { lastError = nil }
     }
 
@@ -221,6 +224,7 @@ final class SnapshotWriter: @unchecked Sendable {
         do {
             let size = try io.size(fd, path: path)
             if size != fileBytes { try io.truncate(fd, to: fileBytes, path: path) }
+            fileDirty = false
         } catch {
             fileDirty = true
         }
