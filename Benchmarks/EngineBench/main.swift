@@ -3,6 +3,7 @@
 //
 //   snapshot-bench [--events N] [--in-flight N] [--batch N] [--mode fsync|buffered|both]
 //                  [--workload user|member|both] [--dir DIR]
+//   snapshot-bench --replay N      replay N records, v1 and v2, read(2) against mmap
 import Dispatch
 import Foundation
 import SnapshotCore
@@ -16,6 +17,7 @@ struct Options {
     var workloads = ["user", "member"]
     var dir = NSTemporaryDirectory() + "snapshot-bench-\(getpid())"
     var json = false
+    var replay = 0
 
     init(_ arguments: [String]) {
         var it = arguments.dropFirst().makeIterator()
@@ -29,6 +31,7 @@ struct Options {
             case "--workload": workloads = value == "both" ? ["user", "member"] : [value]
             case "--dir": dir = value
             case "--json": json = value == "1" || value == "true"
+            case "--replay": replay = Int(value) ?? 0
             default:
                 FileHandle.standardError.write(Data("unknown flag \(flag)\n".utf8))
                 exit(2)
@@ -99,6 +102,11 @@ final class SyncCounter: EngineObserver {
 
 let options = Options(CommandLine.arguments)
 try FileManager.default.createDirectory(atPath: options.dir, withIntermediateDirectories: true)
+if options.replay > 0 {
+    try ReplayBench.run(dir: options.dir, count: options.replay, runs: 5)
+    try? FileManager.default.removeItem(atPath: options.dir)
+    exit(0)
+}
 for workload in options.workloads {
     let events = makeEvents(workload, count: options.events)
     for mode in options.modes {

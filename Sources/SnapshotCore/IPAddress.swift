@@ -2,75 +2,146 @@ import Glibc
 
 /// An IPv4 or IPv6 address, parsed once at the edge and printed exactly as Go's
 /// `net.IP.String()` prints it, so that `alive:` records are byte-compatible with Go serf.
+/// Stored inline (no heap allocation): it is on the ingest path of every member event.
 public struct IPAddress: Hashable, Sendable {
-    /// IPv4 addresses keep 4 bytes; everything else keeps 16.
-    public let bytes: [UInt8]
+    /// The 16 bytes of the address, big-endian, IPv4 in the last 4 (and `count == 4`).
+    private let high: UInt64
+    private let low: UInt64
+    private let count: UInt8
 
     /// Parses dotted IPv4 or textual IPv6 (RFC 4291). Returns nil for anything else.
     public init?(_ text: String) {
         guard !text.utf8.contains(0) else { return nil }  // inet_pton would stop at a NUL
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
-            bytes = withUnsafeBytes(of: &v4) { Array($0) }
+            self.init(validBytes: withUnsafeBytes(of: &v4) { Array($0) })
             return
         }
         var v6 = in6_addr()
         if inet_pton(AF_INET6, text, &v6) == 1 {
-            bytes = withUnsafeBytes(of: &v6) { Array($0) }
+            self.init(validBytes: withUnsafeBytes(of: &v6) { Array($0) })
             return
         }
         return nil
     }
 
+    /// From 4 or 16 bytes in network order.
     public init?(bytes: [UInt8]) {
         guard bytes.count == 4 || bytes.count == 16 else { return nil }
-        self.bytes = bytes
+        self.init(validBytes: bytes)
     }
 
-    /// Go prints an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) in dotted form.
-    private var ipv4Bytes: ArraySlice<UInt8>? {
-        if bytes.count == 4 { return bytes[...] }
-        let mappedPrefix: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
-        if bytes[0..<12].elementsEqual(mappedPrefix) { return bytes[12..<16] }
-        return nil
+    /// From 4 or 16 bytes in network order, without copying them to the heap.
+    public init?(bytes: UnsafeRawBufferPointer) {
+        guard bytes.count == 4 || bytes.count == 16 else { return nil }
+        var high: UInt64 = 0, low: UInt64 = 0
+        let offset = 16 - bytes.count
+        for (i, byte) in bytes.enumerated() {
+            let position = offset + i
+            if position < 8 { high |= UInt64(byte) << (56 - 8 * position) } else { low |= UInt64(byte) << (56 - 8 * (position - 8)) }
+        }
+        self.high = high
+        self.low = low
+        self.count = UInt8(bytes.count)
     }
 
-    public var isIPv4: Bool { ipv4Bytes != nil }
+    private init(validBytes: [UInt8]) {
+        let parsed = validBytes.withUnsafeBytes { IPAddress(bytes: $0) }
+        self = parsed ?? IPAddress.unspecified
+    }
+
+    private init(high: UInt64, low: UInt64, count: UInt8) {
+        self.high = high
+        self.low = low
+        self.count = count
+    }
+
+    static let unspecified = IPAddress(high: 0, low: 0, count: 4)
+
+    /// The bytes in network order: 4 for IPv4, 16 for IPv6.
+    public var bytes: [UInt8] {
+        var all = [UInt8](repeating: 0, count: 16)
+        for i in 0..<8 {
+            let shift = UInt64(56 - 8 * i)
+            all[i] = UInt8(truncatingIfNeeded: high >> shift)
+            all[i + 8] = UInt8(truncatingIfNeeded: low >> shift)
+        }
+        return count == 4 ? Array(all[12...]) : all
+    }
+
+    /// IPv4, or IPv4-mapped IPv6 (`::ffff:a.b.c.d`), which Go prints in dotted form.
+    public var isIPv4: Bool { count == 4 || (high == 0 && low >> 32 == 0xFFFF) }
+
+    private func group(_ i: Int) -> UInt16 {
+        UInt16(truncatingIfNeeded: i < 4 ? high >> (48 - 16 * UInt64(i)) : low >> (48 - 16 * UInt64(i - 4)))
+    }
 
     /// Go's `net.IP.String()`: dotted quad, or RFC 5952 IPv6 where the first longest run of two
     /// or more zero groups becomes `::` and hex digits are lower case.
     public var goString: String {
-        if let v4 = ipv4Bytes {
-            return v4.map { String($0) }.joined(separator: ".")
-        }
-        var groups = [UInt16](repeating: 0, count: 8)
-        for i in 0..<8 { groups[i] = UInt16(bytes[2 * i]) << 8 | UInt16(bytes[2 * i + 1]) }
-        var bestStart = -1, bestLength = 0, i = 0
-        while i < 8 {
-            guard groups[i] == 0 else { i += 1; continue }
-            var j = i
-            while j < 8 && groups[j] == 0 { j += 1 }
-            if j - i > bestLength { bestStart = i; bestLength = j - i }
-            i = j
-        }
-        if bestLength < 2 { bestStart = -1 }
-        var out = ""
-        var k = 0
-        while k < 8 {
-            if k == bestStart {
-                out += "::"
-                k += bestLength
-                continue
-            }
-            if !out.isEmpty && !out.hasSuffix("::") { out += ":" }
-            out += String(groups[k], radix: 16)
-            k += 1
-        }
-        return out
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(48)
+        appendGoString(to: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
     }
 
     /// Go's `net.TCPAddr{IP, Port}.String()`: `10.0.0.1:7946`, `[fe80::1]:7946`.
     public func goHostPort(port: UInt16) -> String {
-        isIPv4 ? "\(goString):\(port)" : "[\(goString)]:\(port)"
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(48)
+        let v4 = isIPv4
+        if !v4 { buffer.append(UInt8(ascii: "[")) }
+        appendGoString(to: &buffer)
+        if !v4 { buffer.append(UInt8(ascii: "]")) }
+        buffer.append(UInt8(ascii: ":"))
+        Self.appendDecimal(UInt32(port), to: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
+    private func appendGoString(to buffer: inout [UInt8]) {
+        if isIPv4 {
+            for shift in stride(from: 24, through: 0, by: -8) {
+                Self.appendDecimal(UInt32(truncatingIfNeeded: low >> UInt64(shift)) & 0xFF, to: &buffer)
+                if shift > 0 { buffer.append(UInt8(ascii: ".")) }
+            }
+            return
+        }
+        var bestStart = -1, bestLength = 0, i = 0
+        while i < 8 {
+            guard group(i) == 0 else { i += 1; continue }
+            var j = i
+            while j < 8 && group(j) == 0 { j += 1 }
+            if j - i > bestLength { bestStart = i; bestLength = j - i }
+            i = j
+        }
+        if bestLength < 2 { bestStart = -1 }
+        let hex: StaticString = "0123456789abcdef"
+        var k = 0
+        var afterGap = false
+        while k < 8 {
+            if k == bestStart {
+                buffer.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: ":")])
+                k += bestLength
+                afterGap = true
+                continue
+            }
+            if k > 0 && !afterGap { buffer.append(UInt8(ascii: ":")) }
+            afterGap = false
+            let value = group(k)
+            var started = false
+            for shift in stride(from: 12, through: 0, by: -4) {
+                let digit = Int((value >> UInt16(shift)) & 0xF)
+                if digit != 0 || started || shift == 0 {
+                    buffer.append(hex.utf8Start[digit])
+                    started = true
+                }
+            }
+            k += 1
+        }
+    }
+
+    private static func appendDecimal(_ value: UInt32, to buffer: inout [UInt8]) {
+        if value >= 10 { appendDecimal(value / 10, to: &buffer) }
+        buffer.append(UInt8(truncatingIfNeeded: value % 10) + 0x30)
     }
 }

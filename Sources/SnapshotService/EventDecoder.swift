@@ -120,8 +120,7 @@ private struct TapeReader {
             members.reserveCapacity(count)
             for _ in 0..<count {
                 let name = string()
-                let addressBytes = Array(take(count: Int(take(UInt8.self))))
-                guard let address = IPAddress(bytes: addressBytes) else { return nil }
+                guard let address = IPAddress(bytes: take(count: Int(take(UInt8.self)))) else { return nil }
                 members.append(Member(name: name, address: address, port: take(UInt16.self)))
             }
             return .member(memberKind, members: members, ltime: flags & CEJ_FLAG_HAS_LTIME != 0 ? ltime : nil)
