@@ -342,12 +342,20 @@ final class HTTPConnection: @unchecked Sendable {
             encodeReadySlots()
             flush()
             guard phase == .open else { return }
-            if inputHeldBack && pendingResponses < configuration.maxPipelinedRequests && rounds < 64 {
-                rounds += 1
-                processInput(now: DispatchTime.now().uptimeNanoseconds)
-                continue
+            // Requests already buffered but held back by the pipelining limit go next, once
+            // the output is written (so that a client that does not read cannot make us
+            // buffer responses without bound).
+            guard inputHeldBack && pendingResponses < configuration.maxPipelinedRequests
+                    && outputOffset == output.count else { break }
+            if rounds == 16 {
+                // Let the other connections of this queue run, then continue.
+                queue.async { [self] in
+                    if phase == .open { finishTurn() }
+                }
+                break
             }
-            break
+            rounds += 1
+            processInput(now: DispatchTime.now().uptimeNanoseconds)
         }
         guard phase == .open else { return }
         if outputOffset == output.count {

@@ -88,6 +88,13 @@ public struct HTTPRequestParser: Sendable {
                 return nil
 
             case .head:
+                if scanner.scanned == 0 {
+                    // Empty lines before a request are ignored (RFC 9112 §2.2); dropping them
+                    // here keeps stray CRLFs after a body from counting as a started request.
+                    while buffer.count - start >= 2 && buffer[start] == 0x0D && buffer[start + 1] == 0x0A {
+                        start += 2
+                    }
+                }
                 if start == buffer.count { return nil }
                 var scanner = self.scanner
                 let result = buffer.withUnsafeBufferPointer { buf in

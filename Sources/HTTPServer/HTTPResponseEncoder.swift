@@ -25,7 +25,8 @@ struct HTTPResponseEncoder {
         out.append(UInt8(truncatingIfNeeded: 0x30 + status % 10))
         out.append(0x20)
         out.append(contentsOf: Self.reasonPhrase(status).utf8)
-        out.append(contentsOf: [0x0D, 0x0A])
+        out.append(0x0D)
+        out.append(0x0A)
 
         for (name, value) in response.headers {
             guard Self.isValidName(name), Self.isValidValue(value) else { continue }
@@ -44,16 +45,19 @@ struct HTTPResponseEncoder {
                 break
             }
             out.append(contentsOf: name.utf8)
-            out.append(contentsOf: [UInt8(ascii: ":"), 0x20])
+            out.append(UInt8(ascii: ":"))
+            out.append(0x20)
             out.append(contentsOf: value.utf8)
-            out.append(contentsOf: [0x0D, 0x0A])
+            out.append(0x0D)
+            out.append(0x0A)
         }
 
         let bodyAllowed = status != 204 && status != 304
         if bodyAllowed {
             out.append(contentsOf: "Content-Length: ".utf8)
             Self.appendDecimal(response.body.count, to: &out)
-            out.append(contentsOf: [0x0D, 0x0A])
+            out.append(0x0D)
+            out.append(0x0A)
         }
         if !hasDate {
             date.update()
@@ -64,7 +68,8 @@ struct HTTPResponseEncoder {
         } else if keepAliveHeader {
             out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
         }
-        out.append(contentsOf: [0x0D, 0x0A])
+        out.append(0x0D)
+        out.append(0x0A)
         if bodyAllowed && requestMethod != "HEAD" {
             out.append(contentsOf: response.body)
         }
@@ -97,11 +102,18 @@ struct HTTPResponseEncoder {
     }
 
     private static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { HTTPCharacterClass.table[Int($0)] & HTTPCharacterClass.token != 0 }
+        !name.isEmpty && allBytes(of: name, are: HTTPCharacterClass.token)
     }
 
+    /// No CR, LF or other control character: a handler cannot split the response.
     private static func isValidValue(_ value: String) -> Bool {
-        value.utf8.allSatisfy { HTTPCharacterClass.table[Int($0)] & HTTPCharacterClass.fieldValue != 0 }
+        allBytes(of: value, are: HTTPCharacterClass.fieldValue)
+    }
+
+    private static func allBytes(of text: String, are characterClass: UInt8) -> Bool {
+        HTTPCharacterClass.table.withUnsafeBufferPointer { table in
+            text.utf8.allSatisfy { table[Int($0)] & characterClass != 0 }
+        }
     }
 
     static func reasonPhrase(_ status: Int) -> String {

@@ -4,8 +4,12 @@ enum RequestTarget {
     /// absolute-form and asterisk-form. Anything else yields the text before '?' as path.
     static func split(_ target: String) -> (path: String, query: Substring?) {
         var rest = Substring(target)
-        if let authorityEnd = absoluteFormAuthorityEnd(target.utf8) {
+        if target.utf8.first != UInt8(ascii: "/"), let authorityEnd = absoluteFormAuthorityEnd(target.utf8) {
             rest = Substring(target.utf8[authorityEnd...])
+        }
+        if rest.endIndex == target.endIndex, rest.startIndex == target.startIndex,
+           !target.utf8.contains(UInt8(ascii: "?")) {
+            return (target.isEmpty ? "/" : target, nil)
         }
         let pathPart: Substring
         let queryPart: Substring?
@@ -33,12 +37,12 @@ enum RequestTarget {
     /// For "http://authority[/path][?query]" (or https, scheme case-insensitive) with a
     /// non-empty authority, the index where the authority ends; nil otherwise.
     static func absoluteFormAuthorityEnd(_ utf8: String.UTF8View) -> String.UTF8View.Index? {
-        let schemes: [String] = ["http://", "https://"]
-        for scheme in schemes {
-            guard utf8.count > scheme.utf8.count,
-                  utf8.prefix(scheme.utf8.count).asciiCaseInsensitiveEquals(scheme.utf8)
+        for scheme in ["http://", "https://"] as [StaticString] {
+            let scheme = UnsafeBufferPointer(start: scheme.utf8Start, count: scheme.utf8CodeUnitCount)
+            guard utf8.count > scheme.count,
+                  utf8.prefix(scheme.count).asciiCaseInsensitiveEquals(scheme)
             else { continue }
-            let authorityStart = utf8.index(utf8.startIndex, offsetBy: scheme.utf8.count)
+            let authorityStart = utf8.index(utf8.startIndex, offsetBy: scheme.count)
             var index = authorityStart
             while index != utf8.endIndex, utf8[index] != UInt8(ascii: "/"), utf8[index] != UInt8(ascii: "?") {
                 utf8.formIndex(after: &index)

@@ -23,6 +23,10 @@ enum Socket {
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        // Something that looks like an address literal is not looked up as a name.
+        if name.contains(":") || (!name.isEmpty && name.utf8.allSatisfy { $0 == UInt8(ascii: ".") || ($0 >= 0x30 && $0 <= 0x39) }) {
+            hints.ai_flags |= AI_NUMERICHOST
+        }
         var list: UnsafeMutablePointer<addrinfo>?
         let status = name.isEmpty
             ? getaddrinfo(nil, String(port), &hints, &list)

@@ -395,6 +395,35 @@ func expectSplitInvariant(_ bytes: [UInt8], limits: HTTPParserLimits = HTTPParse
         }
     }
 
+    @Test func mutatedInputNeverTrapsAndSplitsAgree() {
+        let seeds = [
+            "POST /p?q=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\nbodyGET / HTTP/1.0\r\n\r\n",
+            "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2;a=b\r\nab\r\n0\r\nT: 1\r\n\r\n",
+            "GET http://x/y HTTP/1.1\r\nHost: x\r\nA:  b \r\n\r\n",
+        ].map { Array($0.utf8) }
+        let alphabet: [UInt8] = Array("\r\n :;,0123456789abcdefHTP/.\t\u{0}\u{7F}".utf8) + [0x80, 0xFF]
+        var seed: UInt64 = 7
+        func random(_ bound: Int) -> Int {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        let limits = HTTPParserLimits(maxHeaderBytes: 96, maxBodyBytes: 8)
+        for round in 0..<3000 {
+            var bytes = seeds[round % seeds.count]
+            for _ in 0..<(1 + random(4)) {
+                let position = random(bytes.count)
+                switch random(3) {
+                case 0: bytes[position] = alphabet[random(alphabet.count)]
+                case 1: bytes.insert(alphabet[random(alphabet.count)], at: position)
+                default: bytes.remove(at: position)
+                }
+            }
+            let whole = parse(bytes, limits: limits)
+            let pieces = (0..<4).map { _ in 1 + random(12) }
+            #expect(parse(bytes, pieces: pieces, limits: limits) == whole, "\(bytes)")
+        }
+    }
+
     @Test func pseudoRandomSplits() {
         // Many requests of all kinds back to back, cut at pseudo-random places.
         var text = ""
