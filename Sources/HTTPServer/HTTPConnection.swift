@@ -8,8 +8,9 @@ import Darwin
 /// One accepted TCP connection: reads and parses requests, calls the handler, writes the
 /// responses in request order, enforces timeouts, and closes gracefully.
 ///
-/// Concurrency: every mutable property is touched only on `queue` (a serial queue): the
-/// Dispatch sources' handlers run there, and the outside world reaches the connection only
+/// Concurrency: every mutable property is touched only on `queue`, a serial queue that the
+/// connection shares with others (see `HTTPListener`): the Dispatch sources' handlers run
+/// there, handlers are called there, and the outside world reaches the connection only
 /// through `queue.async` (`start`, `deliverLater`, `beginGracefulStop`). Hence the
 /// `@unchecked Sendable`.
 ///
@@ -28,14 +29,15 @@ final class HTTPConnection: @unchecked Sendable {
     private let hooks: HTTPServerHooks
     private let handler: HTTPHandler
 
-    private static let readBufferSize = 64 * 1024
     /// How long a closing connection keeps reading (and discarding) so that the client gets
     /// the last response before the close; see RFC 9112 §9.6.
     static let lingerNanoseconds: UInt64 = 2_000_000_000
 
     private var parser: HTTPRequestParser
     private var encoder = HTTPResponseEncoder()
+    /// Shared with the other connections of `queue`; only used within one read call.
     private let readBuffer: UnsafeMutableRawBufferPointer
+    private let readBufferOwner: ReadBuffer
 
     private var readSource: (any DispatchSourceRead)?
     private var readSuspended = false
@@ -99,6 +101,7 @@ final class HTTPConnection: @unchecked Sendable {
     init(
         fd: Int32,
         queue: DispatchQueue,
+        readBuffer: ReadBuffer,
         listener: HTTPListener,
         configuration: HTTPServerConfiguration,
         hooks: HTTPServerHooks,
@@ -113,14 +116,11 @@ final class HTTPConnection: @unchecked Sendable {
         self.handler = handler
         self.isRejected = rejected
         self.parser = HTTPRequestParser(limits: configuration.parserLimits)
-        self.readBuffer = .allocate(byteCount: rejected ? 4096 : Self.readBufferSize, alignment: 16)
+        self.readBufferOwner = readBuffer
+        self.readBuffer = readBuffer.bytes
         let now = DispatchTime.now().uptimeNanoseconds
         self.openedAt = now
         self.lastActivity = now
-    }
-
-    deinit {
-        readBuffer.deallocate()
     }
 
     // MARK: - Entry points (each called on `queue`)

@@ -26,7 +26,7 @@ final class HTTPListener: @unchecked Sendable {
     /// draining takes further events without waking another thread. Nothing is created per
     /// request. The price: a handler that runs long on the queue (it should not; it can
     /// park the request and respond later) delays the other connections of its queue.
-    private let queuePool: [DispatchQueue]
+    private let queuePool: [(queue: DispatchQueue, readBuffer: ReadBuffer)]
     private var nextQueue = 0
 
     private enum State {
@@ -49,7 +49,9 @@ final class HTTPListener: @unchecked Sendable {
         self.hooks = hooks
         self.handler = handler
         let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        queuePool = (0..<cpus).map { DispatchQueue(label: "HTTPServer.connections.\($0)", qos: .userInitiated) }
+        queuePool = (0..<cpus).map {
+            (DispatchQueue(label: "HTTPServer.connections.\($0)", qos: .userInitiated), ReadBuffer())
+        }
     }
 
     var openConnections: Int { servedCountMirror.load(ordering: .relaxed) }
@@ -102,7 +104,8 @@ final class HTTPListener: @unchecked Sendable {
             let rejected = servedCount >= configuration.maxConnections
             let connection = HTTPConnection(
                 fd: client,
-                queue: queuePool[nextQueue],
+                queue: queuePool[nextQueue].queue,
+                readBuffer: queuePool[nextQueue].readBuffer,
                 listener: self,
                 configuration: configuration,
                 hooks: hooks,

@@ -1,6 +1,10 @@
 import Synchronization
 
 /// Handles one request: receives it with a responder to answer through, now or later.
+///
+/// Handlers are called on the connection's serial queue, which a few connections share:
+/// they must not block or run long there. Slow work goes elsewhere (another queue, a task)
+/// and answers through the responder when done; the request waits "parked", holding no thread.
 public typealias HTTPHandler = @Sendable (HTTPRequest, HTTPResponder) -> Void
 
 /// The one-shot way to answer a request.
