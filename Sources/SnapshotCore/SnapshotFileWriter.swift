@@ -1,3 +1,5 @@
+import Glibc
+
 /// Writes a whole snapshot (a header and the records that rebuild a state) to a new file:
 /// what compaction and `convert` produce.
 public enum SnapshotFileWriter {
@@ -35,7 +37,9 @@ public enum SnapshotFileWriter {
     /// Writes `state` to `path` crash-safely: a temporary file beside it, synced, renamed over
     /// `path`, and the directory synced. Returns the size written.
     public static func replace(_ path: String, with state: SnapshotState, format: SnapshotFormat, io: any FileIO = POSIXFileIO()) throws(FileIOError) -> Int64 {
-        let temporary = path + ".tmp"
+        // A name of its own, so that it can never be an existing file (such as the input).
+        var temporary = path + ".tmp-\(getpid())"
+        while io.exists(temporary) { temporary += "x" }
         let (fd, size) = try write(state, format: format, to: temporary, io: io)
         io.close(fd)
         do throws(FileIOError) {

@@ -10,6 +10,10 @@ struct Health: ParsableCommand {
     @Option(help: "http://HOST:PORT/PATH") var url = "http://127.0.0.1:8080/readyz"
     @Option(help: "Seconds to wait for the answer.") var timeout = 3.0
 
+    func validate() throws {
+        guard timeout.isFinite, timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be between 0 and 3600 seconds") }
+    }
+
     func run() throws {
         guard let target = URL(string: url), target.scheme == "http", let host = target.host else {
             throw ValidationError("--url must be http://HOST:PORT/PATH")

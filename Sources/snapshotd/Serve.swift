@@ -42,6 +42,18 @@ struct Serve: ParsableCommand {
     @Option(help: "Most open connections; more are answered 503. (SNAPSHOTD_MAX_CONNECTIONS)")
     var maxConnections = Int(environment["SNAPSHOTD_MAX_CONNECTIONS"] ?? "") ?? 1024
 
+    @Option(help: "Seconds to receive a request head before 408. (SNAPSHOTD_HEADER_TIMEOUT)")
+    var headerTimeout = Double(environment["SNAPSHOTD_HEADER_TIMEOUT"] ?? "") ?? 10
+
+    @Option(help: "Seconds an idle keep-alive connection stays open. (SNAPSHOTD_IDLE_TIMEOUT)")
+    var idleTimeout = Double(environment["SNAPSHOTD_IDLE_TIMEOUT"] ?? "") ?? 60
+
+    @Option(help: "Largest request body in bytes (413 above). (SNAPSHOTD_MAX_BODY_BYTES)")
+    var maxBodyBytes = Int(environment["SNAPSHOTD_MAX_BODY_BYTES"] ?? "") ?? 4 * 1024 * 1024
+
+    @Option(help: "Largest request line plus headers in bytes (431 above). (SNAPSHOTD_MAX_HEADER_BYTES)")
+    var maxHeaderBytes = Int(environment["SNAPSHOTD_MAX_HEADER_BYTES"] ?? "") ?? 16 * 1024
+
     @Option(help: "File holding a bearer token required by routes that change state. (SNAPSHOTD_TOKEN_FILE)")
     var tokenFile: String?
 
@@ -60,6 +72,8 @@ struct Serve: ParsableCommand {
         guard queueWait >= 0 else { throw ValidationError("--queue-wait must not be negative") }
         guard minCompactSize > 0 else { throw ValidationError("--min-compact-size must be positive") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard headerTimeout > 0, idleTimeout > 0 else { throw ValidationError("--header-timeout and --idle-timeout must be positive") }
+        guard maxBodyBytes > 0, maxHeaderBytes >= 256 else { throw ValidationError("--max-body-bytes must be positive and --max-header-bytes at least 256") }
     }
 
     func run() throws {
@@ -82,7 +96,7 @@ struct Serve: ParsableCommand {
             logger.warning("listening on a non-loopback address without a token: anyone who reaches it can change the snapshot", metadata: ["listen": "\(listen)"])
         }
 
-        let directory = (snapshot as NSString).deletingLastPathComponent
+        let directory = snapshot.lastIndex(of: "/").map { String(snapshot[..<$0]) } ?? ""
         if !directory.isEmpty {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -103,6 +117,10 @@ struct Serve: ParsableCommand {
         http.host = address.host
         http.port = address.port
         http.maxConnections = maxConnections
+        http.headerTimeout = headerTimeout
+        http.idleTimeout = idleTimeout
+        http.maxBodyBytes = maxBodyBytes
+        http.maxHeaderBytes = maxHeaderBytes
         let server = HTTPServer(configuration: http, hooks: hooks, handler: api.router.handler)
         let bound: (host: String, port: UInt16)
         do {
