@@ -24,10 +24,18 @@ public enum SnapshotEvent: Sendable, Equatable {
     /// would corrupt the line-based v1 format, so it is refused at the edge.
     public var validationError: String? {
         if case .member(_, let members, _) = self {
-            for member in members where member.name.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }) {
-                return "member name must not contain a line break: \(member.name.debugDescription)"
+            for member in members {
+                if member.name.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }) {
+                    return "member name must not contain a line break: \(member.name.debugDescription)"
+                }
+                if member.name.utf8.count > Self.maxNameBytes {
+                    return "member name is longer than \(Self.maxNameBytes) bytes"
+                }
             }
         }
         return nil
     }
+
+    /// The longest member name recorded (Serf's own names are far shorter).
+    public static let maxNameBytes = 16 * 1024
 }

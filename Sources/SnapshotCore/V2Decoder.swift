@@ -12,6 +12,14 @@ public struct V2Decoder: SnapshotDecoder {
     private var validEnd: Int64 = 0
     /// The header's creation time, once read and verified.
     public private(set) var createdAt: UInt64?
+    /// Checksum work left for the damaged region being skipped. Resynchronisation tries a
+    /// checksum at every offset whose length and type look plausible; a crafted file could make
+    /// every offset look so, and cost a checksum of up to `maxPayload` bytes each. The budget
+    /// grows with the bytes skipped, so that work stays linear in the file size; a candidate
+    /// over budget counts as damage.
+    private var resyncBudget = 0
+    static let resyncBytesPerSkippedByte = 64
+    static let resyncBaseBudget = 1 << 20
 
     public init() {}
 
@@ -43,7 +51,11 @@ public struct V2Decoder: SnapshotDecoder {
                 validEnd = bufferOffset + Int64(position)
                 continue
             case .invalid:
-                if damageStart == nil { damageStart = bufferOffset + Int64(position) }
+                if damageStart == nil {
+                    damageStart = bufferOffset + Int64(position)
+                    resyncBudget = Self.resyncBaseBudget
+                }
+                resyncBudget += Self.resyncBytesPerSkippedByte
                 position += 1
                 continue
             case .incomplete:
@@ -51,11 +63,17 @@ public struct V2Decoder: SnapshotDecoder {
             }
             guard final else { break }
             // At the end of the file: is anything valid after this point?
+            // The search is charged to a damaged region's budget, like any resynchronisation.
+            let damagedBefore = damageStart != nil
+            if !damagedBefore {
+                damageStart = bufferOffset + Int64(position)
+                resyncBudget = Self.resyncBaseBudget + Self.resyncBytesPerSkippedByte * (buffer.count - position)
+            }
             if let next = nextValidRecord(after: position) {
-                if damageStart == nil { damageStart = bufferOffset + Int64(position) }
                 position = next
                 continue
             }
+            if !damagedBefore { damageStart = nil }  // only a torn tail
             // No: what is left is a torn tail (or damage running to the end); either way it
             // is cut, and damage is reported.
             if let start = damageStart {
@@ -77,7 +95,7 @@ public struct V2Decoder: SnapshotDecoder {
     }
 
     /// Whether a valid record starts at `position`.
-    private func record(at position: Int) -> Candidate {
+    private mutating func record(at position: Int) -> Candidate {
         let available = buffer.count - position
         guard available >= V2Format.recordOverhead else { return .incomplete }
         return buffer.withUnsafeBytes { raw in
@@ -86,6 +104,10 @@ public struct V2Decoder: SnapshotDecoder {
             guard length <= V2Format.maxPayload, V2Format.RecordType(rawValue: type) != nil else { return .invalid }
             let total = length + V2Format.recordOverhead
             guard available >= total else { return .incomplete }
+            if damageStart != nil {
+                guard resyncBudget >= length else { return .invalid }
+                resyncBudget -= length
+            }
             let covered = UnsafeRawBufferPointer(rebasing: raw[position..<(position + 5 + length)])
             let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position + 5 + length, as: UInt32.self))
             guard CRC32C.checksum(covered) == stored else { return .invalid }
@@ -95,7 +117,7 @@ public struct V2Decoder: SnapshotDecoder {
         }
     }
 
-    private func nextValidRecord(after position: Int) -> Int? {
+    private mutating func nextValidRecord(after position: Int) -> Int? {
         var candidate = position + 1
         while candidate + V2Format.recordOverhead <= buffer.count {
             if case .valid = record(at: candidate) { return candidate }

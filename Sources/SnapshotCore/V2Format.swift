@@ -14,8 +14,9 @@ public enum V2Format {
     public static let headerSize = 24
     /// Length, type and checksum around each payload.
     public static let recordOverhead = 9
-    /// The largest payload a record may carry; a longer length field is damage.
-    public static let maxPayload = 1 << 20
+    /// The largest payload a record may carry; a longer length field is damage. Names are
+    /// limited to `SnapshotEvent.maxNameBytes`, so every record fits with room to spare.
+    public static let maxPayload = 64 * 1024
 
     enum RecordType: UInt8 {
         case alive = 1, notAlive = 2, clock = 3, eventClock = 4, queryClock = 5, leave = 6

@@ -71,6 +71,7 @@ struct Serve: ParsableCommand {
         guard queueCapacity > 0 else { throw ValidationError("--queue-capacity must be positive") }
         guard queueWait >= 0 else { throw ValidationError("--queue-wait must not be negative") }
         guard minCompactSize > 0 else { throw ValidationError("--min-compact-size must be positive") }
+        guard (0...60_000).contains(simulateSyncDelayMs) else { throw ValidationError("--simulate-sync-delay-ms must be 0...60000") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         guard headerTimeout > 0, idleTimeout > 0 else { throw ValidationError("--header-timeout and --idle-timeout must be positive") }
         guard maxBodyBytes > 0, maxHeaderBytes >= 256 else { throw ValidationError("--max-body-bytes must be positive and --max-header-bytes at least 256") }

@@ -127,6 +127,20 @@ import Testing
         #expect(decoded.skipped.first?.0 == Int64(offsets[100]) && decoded.skipped.first?.1 == 37)
     }
 
+    /// A crafted file where every offset looks like the start of a large record: replay does
+    /// bounded work, reports the region, and still finds the valid record after it.
+    @Test func craftedPlausibleLengthsStayCheap() {
+        var bytes: [UInt8] = []
+        V2Format.header(createdAt: 0, into: &bytes)
+        for _ in 0..<(256 * 1024 / 5) { bytes += [0x00, 0x00, 0x01, 0x00, 0x01] }  // length 64 KiB, type alive
+        let garbageEnd = bytes.count
+        V2Format.encode(.clock(42), into: &bytes)
+        let decoded = Self.decode(bytes)
+        #expect(decoded.records.map(\.0) == [.clock(42)])
+        #expect(decoded.skipped.first?.0 == Int64(V2Format.headerSize))
+        #expect(decoded.skipped.first.map { $0.0 + $0.1 } == Int64(garbageEnd))
+    }
+
     @Test func v1AndV2AreToldApart() {
         #expect(SnapshotFormat.detect(Array("alive: a 1.2.3.4:5\n".utf8)) == .v1)
         #expect(SnapshotFormat.detect(Array(V1Format.headerLine.utf8)) == .v1)
