@@ -58,3 +58,9 @@ docker-lint:
 
 test-container: deps
 	SWIFT=$(SWIFT) bash Tests/Container/check.sh
+
+## Performance figures into BENCHMARKS.md: every comparison of issue 5, interleaved, medians
+## of 3 runs (Benchmarks/run.sh; installs its Debian peers; BENCH_QUICK=1 for a short trial).
+.PHONY: bench
+bench:
+	bash Benchmarks/run.sh

@@ -100,6 +100,7 @@ final class SyncCounter: EngineObserver {
     func synced(seconds: Double) { syncs.add(1, ordering: .relaxed) }
 }
 
+if let status = ExtraModes.main(CommandLine.arguments) { exit(status) }
 let options = Options(CommandLine.arguments)
 try FileManager.default.createDirectory(atPath: options.dir, withIntermediateDirectories: true)
 if options.replay > 0 {

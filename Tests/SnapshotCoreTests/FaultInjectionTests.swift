@@ -6,7 +6,7 @@ import Testing
 
 /// A file layer that fails on demand: short writes, a write that stops half way and then fails
 /// (ENOSPC, EIO), or a failing fdatasync. Only the snapshot file itself is affected.
-final class FaultyFileIO: FileIO {
+final class FaultyFileIO: ForwardingFileIO {
     enum Fault: Sendable, Equatable {
         /// Every write takes at most this many bytes (not an error: the writer must loop).
         case shortWrites(Int)
@@ -15,7 +15,7 @@ final class FaultyFileIO: FileIO {
         case failSyncs(Int32)
     }
 
-    let base = POSIXFileIO()
+    let base: any FileIO = POSIXFileIO()
     let fault = Mutex<Fault?>(nil)
     private let halfWritten = Mutex(false)
 
@@ -52,17 +52,6 @@ final class FaultyFileIO: FileIO {
         try base.sync(fd, path: path)
     }
 
-    func open(_ path: String, create: Bool, truncate: Bool) throws(FileIOError) -> Int32 { try base.open(path, create: create, truncate: truncate) }
-    func openReadOnly(_ path: String) throws(FileIOError) -> Int32 { try base.openReadOnly(path) }
-    func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws(FileIOError) -> Int { try base.read(fd, into: buffer, path: path) }
-    func truncate(_ fd: Int32, to length: Int64, path: String) throws(FileIOError) { try base.truncate(fd, to: length, path: path) }
-    func seek(_ fd: Int32, to offset: Int64, path: String) throws(FileIOError) { try base.seek(fd, to: offset, path: path) }
-    func size(_ fd: Int32, path: String) throws(FileIOError) -> Int64 { try base.size(fd, path: path) }
-    func rename(_ from: String, _ to: String) throws(FileIOError) { try base.rename(from, to) }
-    func remove(_ path: String) throws(FileIOError) { try base.remove(path) }
-    func exists(_ path: String) -> Bool { base.exists(path) }
-    func close(_ fd: Int32) { base.close(fd) }
-    func syncDirectory(_ path: String) throws(FileIOError) { try base.syncDirectory(path) }
 }
 
 /// Faults at the file layer reach the submitters and the metrics, leave a readable file, and

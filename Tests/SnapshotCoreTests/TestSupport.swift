@@ -64,8 +64,8 @@ final class RecordingObserver: EngineObserver {
 
 /// A file layer that holds every data sync until the test opens the gate: a disk as slow as
 /// the test wants, without timing.
-final class GatedFileIO: FileIO {
-    let base = POSIXFileIO()
+final class GatedFileIO: ForwardingFileIO {
+    let base: any FileIO = POSIXFileIO()
     let gate = Mutex(false)
     let condition = NSCondition()
     let syncs = Mutex(0)
@@ -85,19 +85,6 @@ final class GatedFileIO: FileIO {
         try base.dataSync(fd, path: path)
     }
 
-    func open(_ path: String, create: Bool, truncate: Bool) throws(FileIOError) -> Int32 { try base.open(path, create: create, truncate: truncate) }
-    func openReadOnly(_ path: String) throws(FileIOError) -> Int32 { try base.openReadOnly(path) }
-    func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(FileIOError) -> Int { try base.write(fd, bytes, path: path) }
-    func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws(FileIOError) -> Int { try base.read(fd, into: buffer, path: path) }
-    func sync(_ fd: Int32, path: String) throws(FileIOError) { try base.sync(fd, path: path) }
-    func truncate(_ fd: Int32, to length: Int64, path: String) throws(FileIOError) { try base.truncate(fd, to: length, path: path) }
-    func seek(_ fd: Int32, to offset: Int64, path: String) throws(FileIOError) { try base.seek(fd, to: offset, path: path) }
-    func size(_ fd: Int32, path: String) throws(FileIOError) -> Int64 { try base.size(fd, path: path) }
-    func rename(_ from: String, _ to: String) throws(FileIOError) { try base.rename(from, to) }
-    func remove(_ path: String) throws(FileIOError) { try base.remove(path) }
-    func exists(_ path: String) -> Bool { base.exists(path) }
-    func close(_ fd: Int32) { base.close(fd) }
-    func syncDirectory(_ path: String) throws(FileIOError) { try base.syncDirectory(path) }
 }
 
 /// Waits (polling, bounded) until `condition` holds; returns whether it did.

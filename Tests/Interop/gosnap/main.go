@@ -44,6 +44,8 @@ func usage() {
 	fmt.Fprintf(os.Stderr, `usage:
   gosnap read PATH [--rejoin]
   gosnap write PATH [--rejoin] [--min-compact-size N] [--raw-clock]
+  gosnap bench throughput --workload user|member [--events N] [--dir DIR]
+  gosnap bench replay PATH [--runs N]
 `)
 	os.Exit(2)
 }
@@ -312,6 +314,8 @@ func main() {
 		cmdRead(parseArgs(os.Args[2:], false))
 	case "write":
 		cmdWrite(parseArgs(os.Args[2:], true))
+	case "bench": // Benchmarks/run.sh only; see bench.go
+		cmdBench(os.Args[2:])
 	default:
 		usage()
 	}

@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""Helpers for Benchmarks/run.sh (`make bench`). Standard library only.
+
+  bench.py port                                   a free TCP port on 127.0.0.1
+  bench.py record RESULTS KEY RUN [EXTRA_JSON]    appends the last JSON line of stdin (a bare
+                                                  JSON object, or one after "BENCHJSON ") as
+                                                  {"key", "run", "data"}; exits 1 if none
+  bench.py ndjson PATH COUNT                      writes COUNT member events as NDJSON
+  bench.py count-alive JSON_FILE PREFIX           alive nodes whose name starts with PREFIX
+  bench.py alloc-deltas FILE                      per-interval deltas of alloccount readings
+  bench.py overload RESULTS WRK_OUT RSS_FILE ALIVE_HTTP ALIVE_DISK SECONDS WARMUP CONNS DELAY_MS
+                                                  records the overload run: RSS after warm-up
+                                                  against the rest, 503s, acknowledged names lost
+  bench.py report RESULTS META OUT                writes BENCHMARKS.md from the results
+"""
+import json
+import os
+import socket
+import statistics
+import sys
+
+
+def die(message):
+    print(f"bench.py: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def cmd_port(_args):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        print(s.getsockname()[1])
+
+
+def last_json(text):
+    found = None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("BENCHJSON "):
+            line = line[len("BENCHJSON "):]
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                found = json.loads(line)
+            except ValueError:
+                pass
+    return found
+
+
+def cmd_record(args):
+    results, key, run = args[0], args[1], int(args[2])
+    data = last_json(sys.stdin.read())
+    if data is None:
+        die(f"no JSON result for {key} (run {run})")
+    if len(args) > 3:
+        data.update(json.loads(args[3]))
+    with open(results, "a") as f:
+        f.write(json.dumps({"key": key, "run": run, "data": data}) + "\n")
+    print(f"  {key} run {run}: {summarize(key, data)}", file=sys.stderr)
+
+
+def cmd_ndjson(args):
+    path, count = args[0], int(args[1])
+    with open(path, "w") as f:
+        for i in range(count):
+            n = (i * 7919) % 5000
+            kind = "member-failed" if i % 10 == 9 else "member-join"
+            f.write(json.dumps({"type": kind, "members": [
+                {"name": f"node-{n}", "addr": f"10.0.{n // 256}.{n % 256}", "port": 7946}],
+                "ltime": i + 1}, separators=(",", ":")) + "\n")
+
+
+def cmd_count_alive(args):
+    with open(args[0]) as f:
+        doc = json.load(f)
+    print(sum(1 for node in doc.get("alive_nodes", []) if node["name"].startswith(args[1])))
+
+
+def cmd_alloc_deltas(args):
+    with open(args[0]) as f:
+        readings = [int(line.split()[0]) for line in f if line.strip()]
+    print(" ".join(str(b - a) for a, b in zip(readings, readings[1:])))
+
+
+def cmd_overload(args):
+    results, wrk_out, rss_file = args[0], args[1], args[2]
+    alive_http, alive_disk, seconds, warmup, conns, delay = (int(args[3]), int(args[4]), int(args[5]),
+                                                            int(args[6]), int(args[7]), args[8])
+    with open(wrk_out) as f:
+        w = last_json(f.read())
+    if w is None:
+        die("overload: no wrk result")
+    with open(rss_file) as f:
+        rss = [int(line) for line in f if line.strip()]
+    if len(rss) <= warmup + 1:
+        die(f"overload: only {len(rss)} RSS samples")
+    ref = rss[warmup]
+    after = rss[warmup:]
+    deviation = max(abs(v - ref) for v in after) / ref * 100
+    lost = max(0, w["ok"] - alive_disk)
+    unacknowledged = max(0, alive_disk - w["ok"])
+    data = dict(w, seconds=seconds, warmup_seconds=warmup, connections=conns, sync_delay_ms=delay,
+                rss_kb=rss, rss_ref_kb=ref, rss_min_kb=min(after), rss_max_kb=max(after), rss_end_kb=rss[-1],
+                rss_max_deviation_pct=round(deviation, 2), alive_http=alive_http, alive_disk=alive_disk,
+                lost=lost, written_unacknowledged=unacknowledged,
+                unacknowledged_ok=unacknowledged <= conns)
+    with open(results, "a") as f:
+        f.write(json.dumps({"key": "overload", "run": 1, "data": data}) + "\n")
+    print(f"  overload: RSS ref {ref} KiB, min {min(after)}, max {max(after)} (±{deviation:.1f}%), "
+          f"{w['ok']} acked, {w['status_503']} x 503, {w['other_status']} other, alive {alive_http} (http) / "
+          f"{alive_disk} (disk): {lost} lost, {unacknowledged} written but unacknowledged", file=sys.stderr)
+    if lost or unacknowledged > conns:
+        die("overload: acknowledged events missing from the snapshot (or more unacknowledged ones than connections)")
+
+
+# ------------------------------------------------------------------ the report
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(key, d):
+    for field in ("events_per_second", "requests_per_second", "records_per_second"):
+        if field in d:
+            return f"{d[field]:,.0f} {field.replace('_per_second', '')}/s"
+    if "latency_us" in d:
+        return f"p50 {d['latency_us']['p50']} us, p99 {d['latency_us']['p99']} us, {d['achieved_rate']}/s"
+    if "p99_us" in d:
+        return f"p50 {d['p50_us']} us, p99 {d['p99_us']} us"
+    if "max_gap_during_ms" in d:
+        return f"max gap during compaction {d['max_gap_during_ms']:.3f} ms (outside {d['max_gap_outside_ms']:.3f} ms)"
+    if "allocations_per_event" in d:
+        return f"{d['allocations_per_event']:.2f} allocations/event"
+    return json.dumps(d)[:160]
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    if isinstance(v, str):
+        return v
+    if abs(v) >= 1000:
+        s = f"{v:,.0f}"
+    elif abs(v) >= 10:
+        s = f"{v:.1f}"
+    else:
+        s = f"{v:.3g}"
+    return s + (f" {unit}" if unit else "")
+
+
+def cmd_report(args):
+    results_path, meta_path, out_path = args
+    rows = []
+    if os.path.exists(results_path):
+        with open(results_path) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    with open(meta_path) as f:
+        meta = json.load(f)
+    by_key = {}
+    for row in rows:
+        by_key.setdefault(row["key"], []).append(row["data"])
+
+    def med(key, getter):
+        return median([getter(d) for d in by_key.get(key, [])])
+
+    def runs(key, getter, unit=""):
+        return ", ".join(fmt(getter(d), unit) for d in by_key.get(key, [])) or "not run"
+
+    eps = lambda d: d.get("events_per_second")
+    rps = lambda d: d.get("requests_per_second") if d.get("non2xx", 0) == 0 else None
+    table = []   # what, ours, peer, ratio, target, met
+    details = []  # what, median, runs
+
+    def ratio_row(what, ours, peer, target_ratio, target_text, unit):
+        ratio = ours / peer if ours is not None and peer else None
+        met = "n/a" if ratio is None else ("yes" if ratio >= target_ratio else "NO")
+        table.append((what, fmt(ours, unit), fmt(peer, unit), fmt(ratio) + "×" if ratio else "n/a", target_text, met))
+
+    # Engine in-process.
+    for workload in ("user", "member"):
+        sb = med(f"engine.swift.buffered.{workload}", eps)
+        sf = med(f"engine.swift.fsync.{workload}", eps)
+        go = med(f"engine.go.buffered.{workload}", eps)
+        ratio_row(f"engine in-process, buffered, {workload} events (peer: Go serf Snapshotter)", sb, go, 2.0, "≥ 2× Go", "ev/s")
+        ratio_row(f"engine in-process, fsync (every completion durable), {workload} events (peer: Go serf, buffered)", sf, go, 1.0, "≥ 1× Go", "ev/s")
+        for key in (f"engine.swift.buffered.{workload}", f"engine.swift.fsync.{workload}", f"engine.go.buffered.{workload}"):
+            details.append((key, fmt(med(key, eps), "events/s"), runs(key, eps)))
+
+    # HTTP, one event per POST.
+    for c in (8, 64):
+        ours = med(f"http.ours.c{c}", rps)
+        ng = med(f"http.nginx.c{c}", rps)
+        hb = med(f"http.hummingbird.c{c}", rps)
+        ratio_row(f"HTTP, one event per POST, fsync, wrk -c{c} vs nginx 1.22 `return 204`", ours, ng, 0.7, "≥ 0.7× nginx", "req/s")
+        ratio_row(f"HTTP, one event per POST, fsync, wrk -c{c} vs Hummingbird 2 POST→204", ours, hb, 2.5, "≥ 2.5× Hummingbird", "req/s")
+        for name in ("ours", "nginx", "hummingbird"):
+            key = f"http.{name}.c{c}"
+            socket_errors = sum(d.get("read_errors", 0) + d.get("write_errors", 0) + d.get("timeouts", 0) for d in by_key.get(key, []))
+            details.append((key, fmt(med(key, rps), "req/s"), runs(key, lambda d: d.get("requests_per_second"))
+                            + ("" if all(d.get("non2xx", 0) == 0 for d in by_key.get(key, [])) else " (NON-2xx answers: excluded)")
+                            + (f" ({socket_errors} socket errors)" if socket_errors else "")))
+
+    # NDJSON batches.
+    batch = meta.get("ndjson_batch", 1000)
+    nd = med("ndjson.ours.c8", lambda d: d["requests_per_second"] * batch if d.get("non2xx", 0) == 0 else None)
+    table.append((f"HTTP, NDJSON batches of {batch:,} events, fsync, wrk -c8", fmt(nd, "ev/s"), "-", "-", "≥ 1M events/s",
+                  "n/a" if nd is None else ("yes" if nd >= 1e6 else "NO")))
+    details.append(("ndjson.ours.c8 (events/s)", fmt(nd, "events/s"), runs("ndjson.ours.c8", lambda d: d["requests_per_second"] * batch)))
+
+    # Fixed-rate latency.
+    lat = med("latency.ours", lambda d: d["latency_us"]["p99"] if d.get("errors", 0) == 0 else None)
+    svc = med("latency.ours", lambda d: d["service_us"]["p99"])
+    floor99 = med("fsyncfloor", lambda d: d["p99_us"])
+    floor50 = med("fsyncfloor", lambda d: d["p50_us"])
+    rate = meta.get("latency_rate")
+    table.append((f"durable-ack latency at {rate:,} req/s (open loop, from scheduled send), p99",
+                  fmt(lat, "µs"), f"fsync floor p50 {fmt(floor50, 'µs')}, p99 {fmt(floor99, 'µs')}; nginx at the same rate p99 {fmt(med('latency.nginx', lambda d: d['latency_us']['p99']), 'µs')}", "-", "p99 ≤ 1 ms",
+                  "n/a" if lat is None else ("yes" if lat <= 1000 else "NO")))
+    details.append(("latency.ours p99 from scheduled send", fmt(lat, "µs"), runs("latency.ours", lambda d: d["latency_us"]["p99"], "µs")))
+    details.append(("latency.ours p50 from scheduled send", fmt(med("latency.ours", lambda d: d["latency_us"]["p50"]), "µs"),
+                    runs("latency.ours", lambda d: d["latency_us"]["p50"], "µs")))
+    details.append(("latency.ours p99.9 from scheduled send", fmt(med("latency.ours", lambda d: d["latency_us"]["p999"]), "µs"),
+                    runs("latency.ours", lambda d: d["latency_us"]["p999"], "µs")))
+    details.append(("latency.ours p99 service time (from actual send)", fmt(svc, "µs"), runs("latency.ours", lambda d: d["service_us"]["p99"], "µs")))
+    details.append(("latency.ours achieved rate", fmt(med("latency.ours", lambda d: d["achieved_rate"]), "req/s"),
+                    runs("latency.ours", lambda d: f"{d['achieved_rate']:,.0f} ({d['non2xx']} non-2xx, {d['errors']} errors)")))
+    details.append(("latency.nginx p50 / p99 / p99.9 (the client and machine floor at the same rate)",
+                    fmt(med("latency.nginx", lambda d: d["latency_us"]["p99"]), "µs (p99)"),
+                    runs("latency.nginx", lambda d: f"{d['latency_us']['p50']}/{d['latency_us']['p99']}/{d['latency_us']['p999']} µs")))
+    details.append(("fsyncfloor write+fdatasync 100 B p50", fmt(floor50, "µs"), runs("fsyncfloor", lambda d: d["p50_us"], "µs")))
+    details.append(("fsyncfloor write+fdatasync 100 B p99", fmt(floor99, "µs"), runs("fsyncfloor", lambda d: d["p99_us"], "µs")))
+
+    # Compaction stall.
+    nodes = meta.get("stall_nodes", 100000)
+    gap = med("stall.fsync", lambda d: d["max_gap_during_ms"] if d.get("compaction_ok") else None)
+    gap_out = med("stall.fsync", lambda d: d["max_gap_outside_ms"])
+    if "stall.fsync" in by_key:
+        table.append((f"ingest stall during compaction, {nodes:,} alive nodes, fsync: longest gap between completions",
+                      fmt(gap, "ms"), f"same load outside compaction: {fmt(gap_out, 'ms')}", "-", "≤ 1 ms",
+                      "n/a" if gap is None else ("yes" if gap <= 1.0 else "NO")))
+    else:
+        table.append((f"ingest stall during compaction, {nodes:,} alive nodes", "NOT RUN", "-", "-", "≤ 1 ms", meta.get("extra_missing", "n/a")))
+    for mode in ("fsync", "buffered"):
+        key = f"stall.{mode}"
+        if key in by_key:
+            details.append((f"{key} max gap during compaction", fmt(med(key, lambda d: d["max_gap_during_ms"]), "ms"), runs(key, lambda d: d["max_gap_during_ms"], "ms")))
+            details.append((f"{key} p99 gap during compaction", fmt(med(key, lambda d: d["during"].get("p99_ms")), "ms"), runs(key, lambda d: d["during"].get("p99_ms"), "ms")))
+            details.append((f"{key} max gap outside compaction", fmt(med(key, lambda d: d["max_gap_outside_ms"]), "ms"), runs(key, lambda d: d["max_gap_outside_ms"], "ms")))
+            details.append((f"{key} compaction seconds", "", runs(key, lambda d: "/".join(f"{c['seconds']:.3f}" for c in d["compactions"]))))
+
+    # Replay.
+    rr = meta.get("replay_records", 1000000)
+    rps_rec = lambda d: d.get("records_per_second")
+    go_r = med("replay.go.v1", rps_rec)
+    if "replay.go.v1" in by_key:
+        ratio_row(f"replay of a {rr:,}-record file, v2 vs Go serf replaying the same records as v1", med("replay.swift.v2", rps_rec), go_r, 3.0, "v2 ≥ 3× Go", "rec/s")
+        ratio_row(f"replay of the same {rr:,}-record v1 file (snapshotd vs Go serf)", med("replay.swift.v1", rps_rec), go_r, 0.0, "(reported)", "rec/s")
+        table[-1] = table[-1][:5] + ("-",)
+    else:
+        table.append((f"replay of a {rr:,}-record file", "NOT RUN", "-", "-", "v2 ≥ 3× Go", meta.get("extra_missing", "n/a")))
+    for key in ("replay.swift.v2", "replay.swift.v1", "replay.go.v1"):
+        if key in by_key:
+            details.append((key, fmt(med(key, rps_rec), "records/s"), runs(key, lambda d: f"{d['seconds']:.3f} s")))
+
+    # Overload memory.
+    ov = by_key.get("overload", [])
+    if ov:
+        d = ov[-1]
+        dev = d.get("rss_max_deviation_pct")
+        lost = d.get("lost")
+        met = "yes" if dev is not None and dev <= 10 and lost == 0 else "NO"
+        table.append((f"memory over a {d['seconds']} s overload (wrk -c{d['connections']}, sync delay {d['sync_delay_ms']} ms)",
+                      f"RSS {fmt(d['rss_ref_kb'] / 1024, 'MiB')} after warm-up, {fmt(d['rss_min_kb'] / 1024)}–{fmt(d['rss_max_kb'] / 1024)} MiB after (±{fmt(dev)}%); "
+                      f"{d['ok']:,} acked, {d['status_503']:,} × 503, {lost} lost",
+                      "-", "-", "RSS ±10%, none lost", met))
+        details.append(("overload", "", json.dumps({k: v for k, v in d.items() if k != "rss_kb"})))
+        details.append(("overload RSS samples (KiB, 1/s)", "", " ".join(str(v) for v in d.get("rss_kb", []))))
+
+    # Allocations.
+    alloc_parts = []
+    for key in sorted(k for k in by_key if k.startswith("alloc.")):
+        v = med(key, lambda d: d.get("allocations_per_event"))
+        alloc_parts.append(f"{key[6:]}: {fmt(v)}")
+        details.append((key + " allocations/event", fmt(v), runs(key, lambda d: d.get("allocations_per_event"))))
+    table.append(("heap allocations per event on the ingest path (malloc counting)", "; ".join(alloc_parts) or "not run", "-", "-", "measured", "reported" if alloc_parts else "n/a"))
+
+    # Write it.
+    out = []
+    w = out.append
+    w("# Benchmarks\n")
+    w(f"Written by `make bench` (Benchmarks/run.sh) on {meta['date']}. Every comparison ran in this one run, "
+      f"interleaved (A, B, A, B…); figures are medians of {meta['runs']} runs unless noted.\n")
+    if meta.get("quick"):
+        w("**QUICK MODE (BENCH_QUICK=1): short, noisy trial runs that prove the harness works. Not results.**\n")
+    w("## Machine\n")
+    w("| | |\n|---|---|")
+    for label, key in (("CPUs (nproc)", "nproc"), ("CPU model", "cpu"), ("kernel", "kernel"), ("date (UTC)", "date"),
+                       ("disk under the snapshots", "disk"), ("swift", "swift"), ("go", "go"), ("nginx", "nginx"),
+                       ("wrk", "wrk"), ("hummingbird", "hummingbird"), ("serf", "serf"), ("load average before", "loadavg"),
+                       ("builds (s)", "build_seconds"), ("benchmarks (s)", "bench_seconds")):
+        w(f"| {label} | {meta.get(key, 'n/a')} |")
+    w("")
+    w("Nothing is pinned: the servers, wrk and the load generators share all CPUs. With 2 CPUs the load "
+      "generator takes a good part of the machine from whichever server it measures.\n")
+    w("## Results against the targets\n")
+    w("| what | ours | peer | ratio | target | met? |\n|---|---|---|---|---|---|")
+    for row in table:
+        w("| " + " | ".join(str(x) for x in row) + " |")
+    w("")
+    w("## Medians and every run\n")
+    w("| measurement | median | runs (in order) |\n|---|---|---|")
+    for row in details:
+        w("| " + " | ".join(str(x) for x in row) + " |")
+    w("")
+    w("## How each figure is taken\n")
+    for line in meta.get("method", []):
+        w(f"- {line}")
+    w("")
+    if meta.get("skipped"):
+        w("## Not run\n")
+        for line in meta["skipped"]:
+            w(f"- {line}")
+        w("")
+    w("## Commands\n")
+    w("```")
+    commands_file = meta.get("commands_file")
+    if commands_file and os.path.exists(commands_file):
+        with open(commands_file) as f:
+            w(f.read().rstrip())
+    w("```")
+    with open(out_path, "w") as f:
+        f.write("\n".join(out) + "\n")
+    print(f"bench.py: wrote {out_path}", file=sys.stderr)
+
+
+def main():
+    if len(sys.argv) < 2:
+        die(__doc__)
+    commands = {"port": cmd_port, "record": cmd_record, "ndjson": cmd_ndjson, "count-alive": cmd_count_alive,
+                "alloc-deltas": cmd_alloc_deltas, "overload": cmd_overload, "report": cmd_report}
+    if sys.argv[1] not in commands:
+        die(__doc__)
+    commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,501 @@
+#!/usr/bin/env bash
+# make bench: every performance comparison of issue 5 in one run, interleaved, into BENCHMARKS.md.
+#
+# Installs what is missing from Debian (Benchmarks/install-deps.sh), builds snapshotd and the
+# engine bench (release), the Hummingbird peer (release, its own package and .build), gosnap
+# (Go serf 0.9.4) and three small C tools, then runs, in order:
+#   engine      in-process events/s: Swift buffered, Go serf, Swift fsync (user, member)
+#   replay      the same 1M-record v1 file: Go serf, snapshotd v1, snapshotd v2
+#   stall       completion gaps during compaction of 100k alive nodes (fsync, buffered)
+#   http        wrk, one event per POST, -c8 and -c64: snapshotd (fsync), nginx, Hummingbird
+#   ndjson      wrk, 1,000-event NDJSON POSTs, -c8: snapshotd (fsync)
+#   latency     20k requests/s open loop (ratecli) against snapshotd, and the fsync floor
+#   overload    60 s of wrk -c64 against a slowed disk: RSS, 503s, acknowledged names on disk
+#   allocs      heap allocations per event (alloccount.so): engine, HTTP single and NDJSON
+#
+# Environment (defaults in brackets; BENCH_QUICK=1 shrinks everything for a trial run):
+#   BENCH_RUNS [3]  BENCH_ENGINE_EVENTS [1000000]  BENCH_ENGINE_INFLIGHT [64]  BENCH_ENGINE_BATCH [1]
+#   BENCH_REPLAY_RECORDS [1000000]  BENCH_STALL_NODES [100000]  BENCH_HTTP_SECONDS [5]
+#   BENCH_WRK_THREADS [1]  BENCH_NDJSON_BATCH [1000]  BENCH_LAT_RATE [20000]  BENCH_LAT_SECONDS [10]
+#   BENCH_LAT_CONNS [32]  BENCH_OVERLOAD_SECONDS [60]  BENCH_OVERLOAD_WARMUP [10]
+#   BENCH_OVERLOAD_CONNS [256]  BENCH_OVERLOAD_DELAY_MS [5]
+#   BENCH_OVERLOAD_ARGS [--queue-wait 0.05 --queue-capacity 16] (so that 503s happen: a request
+#   parks about CONNS / capacity × delay = 80 ms, more than the 50 ms it may wait)
+#   BENCH_ALLOC_EVENTS [100000]  BENCH_SECTIONS [engine replay stall http ndjson latency overload allocs]
+#   BENCH_SKIP_BUILD=1 (reuse the binaries)  BENCH_NO_INSTALL=1  BENCH_WORK [.build/bench]
+#   BENCH_ENGINE_BENCH (another snapshot-bench binary, e.g. one built with the ExtraModes hook)
+#   BENCH_OUT [BENCHMARKS.md]
+set -Eeuo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+BENCH="$ROOT/Benchmarks"
+
+QUICK=${BENCH_QUICK:-0}
+q() { if [ "$QUICK" = 1 ]; then echo "$2"; else echo "$1"; fi; }
+RUNS=${BENCH_RUNS:-3}
+ENGINE_EVENTS=${BENCH_ENGINE_EVENTS:-$(q 1000000 200000)}
+ENGINE_INFLIGHT=${BENCH_ENGINE_INFLIGHT:-64}
+ENGINE_BATCH=${BENCH_ENGINE_BATCH:-1}
+REPLAY_RECORDS=${BENCH_REPLAY_RECORDS:-$(q 1000000 200000)}
+STALL_NODES=${BENCH_STALL_NODES:-100000}
+HTTP_SECONDS=${BENCH_HTTP_SECONDS:-$(q 5 2)}
+WRK_THREADS=${BENCH_WRK_THREADS:-1}
+NDJSON_BATCH=${BENCH_NDJSON_BATCH:-1000}
+LAT_RATE=${BENCH_LAT_RATE:-20000}
+LAT_SECONDS=${BENCH_LAT_SECONDS:-$(q 10 3)}
+LAT_CONNS=${BENCH_LAT_CONNS:-32}
+OVERLOAD_SECONDS=${BENCH_OVERLOAD_SECONDS:-$(q 60 8)}
+OVERLOAD_WARMUP=${BENCH_OVERLOAD_WARMUP:-$(q 10 2)}
+OVERLOAD_CONNS=${BENCH_OVERLOAD_CONNS:-256}
+OVERLOAD_DELAY_MS=${BENCH_OVERLOAD_DELAY_MS:-5}
+OVERLOAD_ARGS=${BENCH_OVERLOAD_ARGS:---queue-wait 0.05 --queue-capacity 16}
+ALLOC_EVENTS=${BENCH_ALLOC_EVENTS:-$(q 100000 20000)}
+SECTIONS=${BENCH_SECTIONS:-engine replay stall http ndjson latency overload allocs}
+WORK=${BENCH_WORK:-$ROOT/.build/bench}
+OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+
+log() { printf '\n[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '\n[bench] FAILED: %s\n' "$*" >&2; exit 1; }
+trap 'echo "[bench] FAILED at Benchmarks/run.sh line $LINENO: $BASH_COMMAND" >&2' ERR
+
+[ "$RUNS" -ge 1 ] 2>/dev/null || die "BENCH_RUNS must be a positive number"
+[ "$OVERLOAD_SECONDS" -gt $((OVERLOAD_WARMUP + 2)) ] || die "BENCH_OVERLOAD_SECONDS must exceed BENCH_OVERLOAD_WARMUP + 2"
+
+# ------------------------------------------------------------------ processes and cleanup
+PIDS=()
+stop_pid() {  # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; only processes this script started
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "[bench] $pid did not stop in 10 s; killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+    PIDS=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+rm -rf "$WORK"
+mkdir -p "$WORK/bin" "$WORK/tmp" "$WORK/logs"
+RESULTS="$WORK/results.jsonl"
+COMMANDS="$WORK/commands.txt"
+: >"$RESULTS"
+: >"$COMMANDS"
+SKIPPED=()
+T0=$(date +%s)
+
+# note KEY COMMAND...: the first command of each kind goes into BENCHMARKS.md
+note() {
+    local key=$1; shift
+    grep -q "^# $key\$" "$COMMANDS" 2>/dev/null && return 0
+    { echo "# $key"; echo "$*" | sed "s|$ROOT/||g"; } >>"$COMMANDS"
+}
+record() { python3 "$BENCH/bench.py" record "$RESULTS" "$@"; }
+want() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# ------------------------------------------------------------------ dependencies and builds
+if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
+    sh "$BENCH/install-deps.sh"
+fi
+for tool in swift go wrk nginx cc python3 curl flock; do
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (Benchmarks/install-deps.sh installs the Debian ones)"
+done
+
+swift_build() { flock /tmp/swift-build.lock swift build "$@"; }
+TB=$(date +%s)
+HB_DIR="$BENCH/HummingbirdPeer"
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+    log "building the Hummingbird peer (release; its own package, Benchmarks/HummingbirdPeer/.build)"
+    (cd "$HB_DIR" && swift_build -c release --product HummingbirdPeer) || die "Hummingbird peer build failed"
+    log "building snapshotd and snapshot-bench (release)"
+    swift_build -c release --product snapshotd || die "snapshotd build failed"
+    swift_build -c release --product snapshot-bench || die "snapshot-bench build failed"
+fi
+SWIFT_BIN="$ROOT/.build/release"
+SNAPSHOTD="$SWIFT_BIN/snapshotd"
+ENGINE_BENCH=${BENCH_ENGINE_BENCH:-$SWIFT_BIN/snapshot-bench}
+HB_PEER="$HB_DIR/.build/release/HummingbirdPeer"
+for b in "$SNAPSHOTD" "$ENGINE_BENCH" "$HB_PEER"; do [ -x "$b" ] || die "missing $b (build it, or unset BENCH_SKIP_BUILD)"; done
+
+log "building gosnap (Go serf 0.9.4) and the C tools"
+GOSNAP="$WORK/bin/gosnap"
+sh "$ROOT/Tests/Interop/build-gosnap.sh" "$GOSNAP"
+CC=${CC:-cc}
+$CC -O2 -Wall -pthread -o "$WORK/bin/ratecli" "$BENCH/tools/ratecli.c"
+$CC -O2 -Wall -o "$WORK/bin/fsyncfloor" "$BENCH/tools/fsyncfloor.c"
+$CC -O2 -Wall -shared -fPIC -o "$WORK/bin/alloccount.so" "$BENCH/tools/alloccount.c"
+BUILD_SECONDS=$(($(date +%s) - TB))
+
+# The engine bench's extra modes (--write-file, --replay-file, --compaction-stall,
+# --alloc-count) live in Benchmarks/EngineBench/ExtraModes.swift and need one line in main.swift.
+# Without it the bench rejects the flag (exit 2); with it a missing file is an error (exit 1).
+EXTRA=0
+extra_rc=0
+"$ENGINE_BENCH" --replay-file "$WORK/tmp/nonexistent" >/dev/null 2>&1 || extra_rc=$?
+[ "$extra_rc" -ne 2 ] && EXTRA=1
+EXTRA_MISSING="needs the ExtraModes hook in Benchmarks/EngineBench/main.swift"
+if [ $EXTRA = 0 ]; then
+    echo "[bench] WARNING: $EXTRA_MISSING: replay, stall and engine allocation figures will be missing" >&2
+fi
+
+# ------------------------------------------------------------------ servers
+SERVER_PID=
+SERVER_ENV=()  # extra environment for the next start_snapshotd, as NAME=VALUE words
+wait_http() {  # wait_http PORT PATH: until it answers (any status), or fail
+    local i
+    for i in $(seq 200); do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then die "server on port $1 exited (see $WORK/logs)"; fi
+        if curl -s -o /dev/null -m 1 "http://127.0.0.1:$1$2"; then return 0; fi
+        sleep 0.1
+    done
+    die "server on port $1 did not answer in 20 s"
+}
+start_snapshotd() {  # start_snapshotd NAME PORT [ARGS...]: sets SERVER_PID
+    local name=$1 port=$2; shift 2
+    rm -rf "$WORK/tmp/$name"
+    note "snapshotd-$name" "$SNAPSHOTD" serve --listen "127.0.0.1:$port" --snapshot "$WORK/tmp/$name/snapshot" --log-level warning "$@"
+    env "${SERVER_ENV[@]+"${SERVER_ENV[@]}"}" "$SNAPSHOTD" serve --listen "127.0.0.1:$port" \
+        --snapshot "$WORK/tmp/$name/snapshot" --log-level warning "$@" >"$WORK/logs/snapshotd-$name.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    wait_http "$port" /healthz
+    local i
+    for i in $(seq 300); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ] && return 0
+        sleep 0.1
+    done
+    die "snapshotd $name not ready in 30 s"
+}
+start_nginx() {  # start_nginx PORT: sets SERVER_PID
+    local port=$1 dir="$WORK/tmp/nginx"
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<EOF
+# make bench's nginx peer: one worker, POST /v1/events -> 204 (nginx reads and discards the body).
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    server {
+        listen 127.0.0.1:$port;
+        location = /v1/events { client_max_body_size 16m; return 204; }
+    }
+}
+EOF
+    note nginx nginx -p "$dir" -c "$dir/nginx.conf"
+    nginx -p "$dir" -c "$dir/nginx.conf" >"$WORK/logs/nginx.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    wait_http "$port" /
+}
+start_hummingbird() {
+    local port=$1
+    note hummingbird "$HB_PEER" "$port"
+    "$HB_PEER" "$port" >"$WORK/logs/hummingbird.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    wait_http "$port" /
+}
+stop_server() {
+    local pid=$1 keep=() p
+    stop_pid "$pid"
+    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    PIDS=("${keep[@]+"${keep[@]}"}")
+}
+port() { python3 "$BENCH/bench.py" port; }
+
+# wrk_post KEY RUN PORT CONNS SECONDS BODY CTYPE
+wrk_post() {
+    local key=$1 run=$2 port=$3 conns=$4 secs=$5 body=$6 ctype=$7
+    note "wrk-${key%%.*}" BENCH_BODY="$body" BENCH_CTYPE="$ctype" wrk -t"$WRK_THREADS" -c"$conns" -d"${secs}s" -s "$BENCH/wrk/post.lua" "http://127.0.0.1:$port/"
+    BENCH_BODY="$body" BENCH_CTYPE="$ctype" wrk -t"$WRK_THREADS" -c"$conns" -d"${secs}s" -s "$BENCH/wrk/post.lua" \
+        "http://127.0.0.1:$port/" >"$WORK/logs/wrk-$key-$run.txt" 2>&1 || die "wrk failed ($key): $(tail -3 "$WORK/logs/wrk-$key-$run.txt")"
+    grep -q "Socket errors: connect [1-9]" "$WORK/logs/wrk-$key-$run.txt" && die "wrk could not connect ($key); did the server die? see $WORK/logs"
+    record "$key" "$run" <"$WORK/logs/wrk-$key-$run.txt"
+}
+
+ONE="$WORK/tmp/one-event.json"
+printf '%s' '{"type":"member-join","members":[{"name":"node-1","addr":"10.0.0.1","port":7946}],"ltime":1}' >"$ONE"
+NDJSON="$WORK/tmp/batch.ndjson"
+python3 "$BENCH/bench.py" ndjson "$NDJSON" "$NDJSON_BATCH"
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+TS=$(date +%s)
+
+# ------------------------------------------------------------------ engine, in process
+if want engine; then
+    log "engine in-process: $ENGINE_EVENTS events, in flight $ENGINE_INFLIGHT, batch $ENGINE_BATCH; Swift buffered, Go serf, Swift fsync; $RUNS runs"
+    for run in $(seq "$RUNS"); do
+        for workload in user member; do
+            for mode in buffered go fsync; do
+                if [ $mode = go ]; then
+                    note "engine-go" "$GOSNAP" bench throughput --workload "$workload" --events "$ENGINE_EVENTS" --dir "$WORK/tmp"
+                    "$GOSNAP" bench throughput --workload "$workload" --events "$ENGINE_EVENTS" --dir "$WORK/tmp" |
+                        record "engine.go.buffered.$workload" "$run"
+                else
+                    note "engine-swift" "$ENGINE_BENCH" --events "$ENGINE_EVENTS" --in-flight "$ENGINE_INFLIGHT" --batch "$ENGINE_BATCH" --mode "$mode" --workload "$workload" --json 1 --dir "$WORK/tmp/engine"
+                    "$ENGINE_BENCH" --events "$ENGINE_EVENTS" --in-flight "$ENGINE_INFLIGHT" --batch "$ENGINE_BATCH" \
+                        --mode "$mode" --workload "$workload" --json 1 --dir "$WORK/tmp/engine" |
+                        record "engine.swift.$mode.$workload" "$run"
+                fi
+            done
+        done
+    done
+fi
+
+# ------------------------------------------------------------------ replay
+if want replay; then
+    if [ $EXTRA = 1 ]; then
+        log "replay: $REPLAY_RECORDS records; Go serf v1, snapshotd v1, snapshotd v2; $RUNS runs"
+        note "replay-write" "$ENGINE_BENCH" --write-file "$WORK/tmp/replay-v1" --format v1 --records "$REPLAY_RECORDS"
+        "$ENGINE_BENCH" --write-file "$WORK/tmp/replay-v1" --format v1 --records "$REPLAY_RECORDS" >/dev/null
+        "$ENGINE_BENCH" --write-file "$WORK/tmp/replay-v2" --format v2 --records "$REPLAY_RECORDS" >/dev/null
+        # Go serf must accept the v1 file (a read of the whole thing, untimed) before we time it.
+        "$GOSNAP" read "$WORK/tmp/replay-v1" >/dev/null 2>"$WORK/logs/gosnap-read.log" || die "Go serf cannot read the v1 file"
+        for run in $(seq "$RUNS"); do
+            note "replay-go" "$GOSNAP" bench replay "$WORK/tmp/replay-v1"
+            "$GOSNAP" bench replay "$WORK/tmp/replay-v1" | record replay.go.v1 "$run"
+            note "replay-swift" "$ENGINE_BENCH" --replay-file "$WORK/tmp/replay-v1"
+            "$ENGINE_BENCH" --replay-file "$WORK/tmp/replay-v1" | record replay.swift.v1 "$run"
+            "$ENGINE_BENCH" --replay-file "$WORK/tmp/replay-v2" | record replay.swift.v2 "$run"
+        done
+        rm -f "$WORK/tmp/replay-v1" "$WORK/tmp/replay-v2"
+    else
+        SKIPPED+=("replay: $EXTRA_MISSING")
+    fi
+fi
+
+# ------------------------------------------------------------------ compaction stall
+if want stall; then
+    if [ $EXTRA = 1 ]; then
+        log "compaction stall: $STALL_NODES alive nodes, 3 compactions a run, fsync and buffered; $RUNS runs"
+        for run in $(seq "$RUNS"); do
+            for mode in fsync buffered; do
+                note "stall" "$ENGINE_BENCH" --compaction-stall --nodes "$STALL_NODES" --compactions 3 --mode "$mode" --dir "$WORK/tmp/stall"
+                "$ENGINE_BENCH" --compaction-stall --nodes "$STALL_NODES" --compactions 3 --mode "$mode" --dir "$WORK/tmp/stall" |
+                    record "stall.$mode" "$run"
+            done
+        done
+    else
+        SKIPPED+=("compaction stall: $EXTRA_MISSING")
+    fi
+fi
+
+# ------------------------------------------------------------------ HTTP, one event per POST
+if want http; then
+    log "HTTP one event per POST: snapshotd (fsync), nginx, Hummingbird; wrk -t$WRK_THREADS -c8/-c64 ${HTTP_SECONDS}s; $RUNS runs"
+    P_OURS=$(port); start_snapshotd http "$P_OURS"; PID_OURS=$SERVER_PID
+    P_NGINX=$(port); start_nginx "$P_NGINX"; PID_NGINX=$SERVER_PID
+    P_HB=$(port); start_hummingbird "$P_HB"; PID_HB=$SERVER_PID
+    for target in "ours $P_OURS" "nginx $P_NGINX" "hummingbird $P_HB"; do
+        set -- $target
+        BENCH_BODY="$ONE" wrk -t1 -c8 -d1s -s "$BENCH/wrk/post.lua" "http://127.0.0.1:$2/" >/dev/null 2>&1 || die "warm-up of $1 failed"
+    done
+    for run in $(seq "$RUNS"); do
+        for conns in 8 64; do
+            wrk_post "http.ours.c$conns" "$run" "$P_OURS" "$conns" "$HTTP_SECONDS" "$ONE" application/json
+            wrk_post "http.nginx.c$conns" "$run" "$P_NGINX" "$conns" "$HTTP_SECONDS" "$ONE" application/json
+            wrk_post "http.hummingbird.c$conns" "$run" "$P_HB" "$conns" "$HTTP_SECONDS" "$ONE" application/json
+        done
+    done
+    stop_server "$PID_NGINX"
+    stop_server "$PID_HB"
+    stop_server "$PID_OURS"
+fi
+
+# ------------------------------------------------------------------ HTTP, NDJSON batches
+if want ndjson; then
+    log "HTTP NDJSON: $NDJSON_BATCH events a POST, snapshotd (fsync), wrk -t$WRK_THREADS -c8 ${HTTP_SECONDS}s; $RUNS runs"
+    P=$(port); start_snapshotd ndjson "$P"; PID=$SERVER_PID
+    BENCH_BODY="$NDJSON" BENCH_CTYPE=application/x-ndjson wrk -t1 -c8 -d1s -s "$BENCH/wrk/post.lua" "http://127.0.0.1:$P/" >/dev/null 2>&1
+    for run in $(seq "$RUNS"); do
+        wrk_post ndjson.ours.c8 "$run" "$P" 8 "$HTTP_SECONDS" "$NDJSON" application/x-ndjson
+    done
+    stop_server "$PID"
+fi
+
+# ------------------------------------------------------------------ fixed-rate latency
+if want latency; then
+    log "latency: $LAT_RATE requests/s for ${LAT_SECONDS}s over $LAT_CONNS connections (open loop): fsync floor, snapshotd, nginx (the client's own floor); $RUNS runs"
+    P=$(port); start_snapshotd latency "$P"; PID=$SERVER_PID
+    P_NGINX=$(port); start_nginx "$P_NGINX"; PID_NGINX=$SERVER_PID
+    "$WORK/bin/ratecli" 127.0.0.1 "$P" 2000 1 8 0.5 "$ONE" application/json >/dev/null  # warm-up
+    warm=$(python3 -c "print(min(1.0, $LAT_SECONDS / 5))")
+    for run in $(seq "$RUNS"); do
+        note fsyncfloor "$WORK/bin/fsyncfloor" "$WORK/tmp/latency" 2000 100
+        "$WORK/bin/fsyncfloor" "$WORK/tmp/latency" 2000 100 | record fsyncfloor "$run"
+        for target in "ours $P" "nginx $P_NGINX"; do
+            set -- $target
+            note ratecli "$WORK/bin/ratecli" 127.0.0.1 "$2" "$LAT_RATE" "$LAT_SECONDS" "$LAT_CONNS" "$warm" "$ONE" application/json
+            "$WORK/bin/ratecli" 127.0.0.1 "$2" "$LAT_RATE" "$LAT_SECONDS" "$LAT_CONNS" "$warm" "$ONE" application/json \
+                >"$WORK/logs/ratecli-$1-$run.json" || die "ratecli reported connection errors: $(cat "$WORK/logs/ratecli-$1-$run.json")"
+            record "latency.$1" "$run" <"$WORK/logs/ratecli-$1-$run.json"
+        done
+    done
+    stop_server "$PID_NGINX"
+    stop_server "$PID"
+fi
+
+# ------------------------------------------------------------------ memory over an overload
+if want overload; then
+    log "overload: ${OVERLOAD_SECONDS}s of wrk -c$OVERLOAD_CONNS, fdatasync slowed by ${OVERLOAD_DELAY_MS} ms, $OVERLOAD_ARGS"
+    P=$(port)
+    # shellcheck disable=SC2086
+    start_snapshotd overload "$P" --simulate-sync-delay-ms "$OVERLOAD_DELAY_MS" $OVERLOAD_ARGS
+    PID=$SERVER_PID
+    RSS="$WORK/logs/overload-rss.txt"
+    : >"$RSS"
+    ( while kill -0 "$PID" 2>/dev/null; do
+          awk '/^VmRSS:/ { print $2 }' "/proc/$PID/status" 2>/dev/null >>"$RSS" || true
+          sleep 1
+      done ) &
+    SAMPLER=$!
+    PIDS+=("$SAMPLER")
+    note overload wrk -t1 -c"$OVERLOAD_CONNS" -d"${OVERLOAD_SECONDS}s" --timeout 10s -s "$BENCH/wrk/overload.lua" "http://127.0.0.1:$P/"
+    wrk -t1 -c"$OVERLOAD_CONNS" -d"${OVERLOAD_SECONDS}s" --timeout 10s -s "$BENCH/wrk/overload.lua" "http://127.0.0.1:$P/" \
+        >"$WORK/logs/wrk-overload.txt" 2>&1 || die "wrk failed (overload)"
+    sleep 1  # requests wrk left in flight finish
+    stop_server "$SAMPLER"
+    curl -sf "http://127.0.0.1:$P/v1/snapshot" >"$WORK/logs/overload-snapshot.json" || die "GET /v1/snapshot failed after the overload"
+    alive_http=$(python3 "$BENCH/bench.py" count-alive "$WORK/logs/overload-snapshot.json" ov-)
+    stop_server "$PID"
+    "$SNAPSHOTD" inspect --json "$WORK/tmp/overload/snapshot" >"$WORK/logs/overload-inspect.json" || die "snapshotd inspect failed"
+    alive_disk=$(python3 "$BENCH/bench.py" count-alive "$WORK/logs/overload-inspect.json" ov-)
+    python3 "$BENCH/bench.py" overload "$RESULTS" "$WORK/logs/wrk-overload.txt" "$RSS" "$alive_http" "$alive_disk" \
+        "$OVERLOAD_SECONDS" "$OVERLOAD_WARMUP" "$OVERLOAD_CONNS" "$OVERLOAD_DELAY_MS"
+fi
+
+# ------------------------------------------------------------------ allocations per event
+if want allocs; then
+    log "allocations per event (LD_PRELOAD alloccount.so)"
+    if [ $EXTRA = 1 ]; then
+        for run in $(seq "$RUNS"); do
+            for mode in fsync buffered; do
+                for workload in user member; do
+                    note alloc-engine LD_PRELOAD="$WORK/bin/alloccount.so" "$ENGINE_BENCH" --alloc-count --events "$ALLOC_EVENTS" --workload "$workload" --mode "$mode" --in-flight "$ENGINE_INFLIGHT" --batch "$ENGINE_BATCH" --dir "$WORK/tmp/alloc"
+                    LD_PRELOAD="$WORK/bin/alloccount.so" "$ENGINE_BENCH" --alloc-count --events "$ALLOC_EVENTS" --workload "$workload" \
+                        --mode "$mode" --in-flight "$ENGINE_INFLIGHT" --batch "$ENGINE_BATCH" --dir "$WORK/tmp/alloc" |
+                        record "alloc.engine.$mode.$workload" "$run"
+                done
+            done
+        done
+    else
+        SKIPPED+=("engine allocations: $EXTRA_MISSING")
+    fi
+    # The HTTP path: the server counts; SIGUSR2 appends its count to a file between load phases.
+    P=$(port)
+    COUNTS="$WORK/logs/alloc-counts.txt"
+    : >"$COUNTS"
+    reading() {
+        local before
+        before=$(wc -l <"$COUNTS")
+        kill -USR2 "$PID"
+        for _ in $(seq 50); do [ "$(wc -l <"$COUNTS")" -gt "$before" ] && return 0; sleep 0.1; done
+        die "no allocation count from snapshotd (is alloccount.so loaded?)"
+    }
+    SERVER_ENV=("ALLOCCOUNT_FILE=$COUNTS" "LD_PRELOAD=$WORK/bin/alloccount.so")
+    start_snapshotd alloc "$P"
+    PID=$SERVER_PID
+    SERVER_ENV=()
+    note alloc-http "ALLOCCOUNT_FILE=... LD_PRELOAD=$WORK/bin/alloccount.so snapshotd serve ...; ratecli at 2,000 req/s for 2 s (one event) and 20 req/s for 2 s ($NDJSON_BATCH-event NDJSON), kill -USR2 between"
+    "$WORK/bin/ratecli" 127.0.0.1 "$P" 1000 1 8 0.5 "$ONE" application/json >/dev/null  # warm-up
+    for run in $(seq "$RUNS"); do
+        reading
+        "$WORK/bin/ratecli" 127.0.0.1 "$P" 2000 2 8 0.1 "$ONE" application/json >"$WORK/logs/alloc-single.json"
+        reading
+        "$WORK/bin/ratecli" 127.0.0.1 "$P" 20 2 4 0.1 "$NDJSON" application/x-ndjson >"$WORK/logs/alloc-ndjson.json"
+        reading
+        read -r single ndjson < <(python3 "$BENCH/bench.py" alloc-deltas "$COUNTS" | awk '{ print $(NF-1), $NF }')
+        python3 - "$WORK/logs/alloc-single.json" "$single" 1 <<'EOF' | record alloc.http.single-event-posts "$run"
+import json, sys
+d = json.load(open(sys.argv[1])); n = d["ok"] * int(sys.argv[3])
+print(json.dumps({"requests": d["ok"], "events": n, "allocations": int(sys.argv[2]), "allocations_per_event": int(sys.argv[2]) / n}))
+EOF
+        python3 - "$WORK/logs/alloc-ndjson.json" "$ndjson" "$NDJSON_BATCH" <<'EOF' | record alloc.http.ndjson-posts "$run"
+import json, sys
+d = json.load(open(sys.argv[1])); n = d["ok"] * int(sys.argv[3])
+print(json.dumps({"requests": d["ok"], "events": n, "allocations": int(sys.argv[2]), "allocations_per_event": int(sys.argv[2]) / n}))
+EOF
+    done
+    stop_server "$PID"
+fi
+
+# ------------------------------------------------------------------ report
+BENCH_SECONDS=$(($(date +%s) - TS))
+log "writing $OUT"
+skipped_json=$(printf '%s\n' "${SKIPPED[@]+"${SKIPPED[@]}"}" | python3 -c 'import json,sys; print(json.dumps([l.strip() for l in sys.stdin if l.strip()]))')
+serf_version=$(dpkg-query -W -f='${Version}' golang-github-hashicorp-serf-dev 2>/dev/null || echo unknown)
+hb_version=$(python3 -c '
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+    print(next(p["state"].get("version") for p in d["pins"] if p["identity"] == "hummingbird"))
+except Exception:
+    print("unknown")' "$HB_DIR/Package.resolved")
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo || true)
+disk=$(df -hT "$WORK/tmp" 2>/dev/null | awk 'NR == 2 { print $2 ", " $1 }' || true)
+swift_version=$(swift --version 2>&1 | head -1 || true)
+go_version=$(go version 2>/dev/null | awk '{ print $3 }' || true)
+nginx_version=$(nginx -v 2>&1 | sed 's/^nginx version: //' || true)
+wrk_version=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }' || true)
+python3 - "$WORK/meta.json" <<EOF
+import json, sys
+meta = {
+    "date": "$(date -u '+%Y-%m-%d %H:%M UTC')",
+    "nproc": "$(nproc)",
+    "cpu": """$cpu_model""",
+    "kernel": "$(uname -r)",
+    "disk": """$disk""",
+    "swift": """$swift_version""",
+    "go": "$go_version",
+    "nginx": """$nginx_version""",
+    "wrk": """$wrk_version""",
+    "hummingbird": "$hb_version",
+    "serf": "$serf_version (Debian golang-github-hashicorp-serf-dev)",
+    "loadavg": "$LOADAVG",
+    "build_seconds": $BUILD_SECONDS,
+    "bench_seconds": $BENCH_SECONDS,
+    "runs": $RUNS,
+    "quick": $( [ "$QUICK" = 1 ] && echo True || echo False ),
+    "ndjson_batch": $NDJSON_BATCH,
+    "latency_rate": $LAT_RATE,
+    "stall_nodes": $STALL_NODES,
+    "replay_records": $REPLAY_RECORDS,
+    "extra_missing": "$( [ $EXTRA = 1 ] && echo n/a || echo "$EXTRA_MISSING" )",
+    "skipped": $skipped_json,
+    "commands_file": "$COMMANDS",
+    "method": [
+        "Engine: snapshot-bench builds $ENGINE_EVENTS events first (user: rising ltime; member: joins over 5,000 names, every tenth a failure, ltime i+1), then keeps $ENGINE_INFLIGHT submissions of $ENGINE_BATCH event(s) outstanding until all complete and the engine is closed. Go: gosnap bench feeds the same mix to serf.NewSnapshotter (minCompactSize huge), paced so teeStream never drops (sends only while len(inCh)+len(streamCh)+2 <= 2048), clock stopped after Wait() (final flush + fsync); the lines written are counted to prove nothing was dropped. Go witnesses the member clock in the producer, and writes a clock line only when its clock moved since the last one; snapshotd writes one per member event.",
+        "Replay: the engine bench writes a $REPLAY_RECORDS-record file (joins over 5,000 names, every tenth failed, a clock every 100) as v1 and as v2; Go serf replays the v1 file (time of serf.NewSnapshotter on a fresh copy), snapshotd's replayer both (as the engine opens a file, mmap). Page cache warm for all.",
+        "Stall: $STALL_NODES alive nodes, then $ENGINE_INFLIGHT single-event submissions kept outstanding (joins/failures over the alive set); 3 compactions a run via engine.compact(); every completion is timestamped; the figure is the longest gap between consecutive completions overlapping a compaction, beside the same measure outside.",
+        "HTTP: wrk -t$WRK_THREADS, keep-alive, POST /v1/events with one 92-byte member-join (application/json), ${HTTP_SECONDS}s a run after a 1 s warm-up, servers started once and hit in turn (snapshotd, nginx, Hummingbird) for -c8 then -c64. snapshotd in fsync mode answers 200 only once durable; nginx (one worker) returns 204 and discards the body; Hummingbird collects the body and returns 204. Runs with non-2xx answers are excluded from medians.",
+        "NDJSON: wrk -c8 posting one $NDJSON_BATCH-line NDJSON body (member events, 10% failed), events/s = requests/s x $NDJSON_BATCH.",
+        "Latency: ratecli (Benchmarks/tools/ratecli.c), $LAT_CONNS keep-alive connections, one thread each, request i due at start + i/$LAT_RATE s, sent at its due time (clock_nanosleep) or at once when late; latency from the due time to the end of the response (coordinated omission corrected, as wrk2); the first fifth (at most 1 s) is warm-up. fsyncfloor: write(100 B) + fdatasync x 2000 in the same directory, before each latency run.",
+        "Overload: snapshotd --simulate-sync-delay-ms $OVERLOAD_DELAY_MS $OVERLOAD_ARGS; wrk -c$OVERLOAD_CONNS posts member-joins of unique names for ${OVERLOAD_SECONDS}s; VmRSS sampled every second; the reference is the sample at ${OVERLOAD_WARMUP}s; afterwards every acknowledged (2xx) name must be in GET /v1/snapshot and in the file (snapshotd inspect after shutdown).",
+        "Allocations: Benchmarks/tools/alloccount.so (LD_PRELOAD) counts malloc/calloc/realloc/memalign-family calls. Engine: counted around the throughput loop for N/5 and N events (N = $ALLOC_EVENTS), per event = difference / (4N/5). HTTP: a preloaded snapshotd, counts read (SIGUSR2) before and after ratecli sends 4,000 single-event POSTs, then 40 NDJSON POSTs; per event = difference / events acknowledged (includes the server's background work in that window).",
+    ],
+}
+json.dump(meta, open(sys.argv[1], "w"), indent=1)
+EOF
+python3 "$BENCH/bench.py" report "$RESULTS" "$WORK/meta.json" "$OUT"
+log "done in $(($(date +%s) - T0)) s: $OUT"
+if [ ${#SKIPPED[@]} -gt 0 ]; then
+    printf '[bench] NOT RUN: %s\n' "${SKIPPED[@]}" >&2
+    exit 3
+fi

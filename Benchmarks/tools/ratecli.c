@@ -1,0 +1,216 @@
+/*
+ * ratecli: an open-loop, constant-rate HTTP/1.1 load generator for `make bench` (wrk2 is not
+ * in Debian). Written for this harness.
+ *
+ *   ratecli HOST PORT RATE SECONDS CONNECTIONS WARMUP_SECONDS BODY_FILE CONTENT_TYPE
+ *
+ * Request i is due at start + i / RATE. Connection c (one thread, keep-alive, no pipelining)
+ * sends requests c, c + CONNECTIONS, c + 2 * CONNECTIONS, ... each at its due time
+ * (clock_nanosleep, absolute, timer slack 1 us) or at once when late. Latency is measured
+ * from the DUE time to the end of the response (coordinated omission corrected, as wrk2
+ * does); service time from the actual send. Requests due in the warm-up are sent but not
+ * recorded. Prints one JSON line: counts, achieved rate and percentiles in microseconds.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *host;
+static int port;
+static double rate;
+static double seconds, warmup;
+static int connections;
+static char *request;
+static size_t request_len;
+static uint64_t start_ns, end_ns, record_from_ns;
+
+typedef struct {
+    int index;
+    uint64_t *latency, *service;
+    size_t count, capacity;
+    uint64_t ok, non2xx, errors, sent;
+} worker_t;
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_until(uint64_t t) {
+    struct timespec ts = {.tv_sec = (time_t)(t / 1000000000ull), .tv_nsec = (long)(t % 1000000000ull)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
+}
+
+static int connect_to_server(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) { close(fd); return -1; }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { close(fd); return -1; }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) { if (errno == EINTR) continue; return -1; }
+        p += w; n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads one response (Content-Length framing); returns the status code, or -1. Sets *close_after
+ * when the server says "Connection: close" (nginx does after keepalive_requests). */
+static int read_response(int fd, char *buf, size_t cap, int *close_after) {
+    size_t have = 0;
+    char *end = NULL;
+    for (;;) {
+        ssize_t r = read(fd, buf + have, cap - 1 - have);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        have += (size_t)r;
+        buf[have] = 0;
+        if ((end = strstr(buf, "\r\n\r\n")) != NULL) break;
+        if (have >= cap - 1) return -1;
+    }
+    int status = 0;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) return -1;
+    long length = 0;
+    for (char *line = strstr(buf, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
+        if (strncasecmp(line + 2, "content-length:", 15) == 0) length = strtol(line + 17, NULL, 10);
+        if (strncasecmp(line + 2, "transfer-encoding:", 18) == 0) return -1; /* not expected */
+        if (strncasecmp(line + 2, "connection:", 11) == 0 && strncasecmp(line + 2 + 11 + strspn(line + 13, " "), "close", 5) == 0)
+            *close_after = 1;
+    }
+    size_t body = have - (size_t)(end + 4 - buf);
+    while ((long)body < length) {
+        ssize_t r = read(fd, buf, cap - 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        body += (size_t)r;
+    }
+    return status;
+}
+
+static void *run_worker(void *arg) {
+    worker_t *w = arg;
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    char buf[65536];
+    int fd = connect_to_server();
+    double interval = 1e9 / rate;
+    for (uint64_t i = (uint64_t)w->index;; i += (uint64_t)connections) {
+        uint64_t due = start_ns + (uint64_t)((double)i * interval);
+        if (due >= end_ns) break;
+        if (now_ns() < due) sleep_until(due);
+        if (fd < 0 && (fd = connect_to_server()) < 0) { w->errors++; continue; }
+        uint64_t sent = now_ns();
+        w->sent++;
+        int status = -1, close_after = 0;
+        if (write_all(fd, request, request_len) == 0) status = read_response(fd, buf, sizeof buf, &close_after);
+        uint64_t done = now_ns();
+        if (status < 0) { w->errors++; close(fd); fd = -1; continue; }
+        if (close_after) { close(fd); fd = -1; }
+        if (status >= 200 && status < 300) w->ok++; else w->non2xx++;
+        if (due < record_from_ns) continue;
+        if (w->count == w->capacity) {
+            w->capacity = w->capacity ? w->capacity * 2 : 4096;
+            w->latency = realloc(w->latency, w->capacity * sizeof(uint64_t));
+            w->service = realloc(w->service, w->capacity * sizeof(uint64_t));
+            if (!w->latency || !w->service) { perror("realloc"); exit(1); }
+        }
+        w->latency[w->count] = done - due;
+        w->service[w->count] = done - sent;
+        w->count++;
+    }
+    if (fd >= 0) close(fd);
+    return NULL;
+}
+
+static int compare(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const uint64_t *v, size_t n, double p) {
+    if (n == 0) return 0;
+    size_t i = (size_t)(p / 100.0 * (double)n);
+    if (i >= n) i = n - 1;
+    return (double)v[i] / 1000.0;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 9) {
+        fprintf(stderr, "usage: ratecli HOST PORT RATE SECONDS CONNECTIONS WARMUP_SECONDS BODY_FILE CONTENT_TYPE\n");
+        return 2;
+    }
+    host = argv[1]; port = atoi(argv[2]); rate = atof(argv[3]); seconds = atof(argv[4]);
+    connections = atoi(argv[5]); warmup = atof(argv[6]);
+    if (port <= 0 || rate <= 0 || seconds <= 0 || connections <= 0 || warmup < 0 || warmup >= seconds) {
+        fprintf(stderr, "ratecli: bad arguments\n");
+        return 2;
+    }
+    FILE *f = fopen(argv[7], "rb");
+    if (!f) { perror(argv[7]); return 1; }
+    static char body[1 << 20];
+    size_t body_len = fread(body, 1, sizeof body, f);
+    fclose(f);
+    request = malloc(body_len + 512);
+    request_len = (size_t)sprintf(request,
+        "POST /v1/events HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+        host, port, argv[8], body_len);
+    memcpy(request + request_len, body, body_len);
+    request_len += body_len;
+
+    worker_t *workers = calloc((size_t)connections, sizeof(worker_t));
+    pthread_t *threads = calloc((size_t)connections, sizeof(pthread_t));
+    start_ns = now_ns() + 100000000ull; /* 100 ms for the threads to connect */
+    record_from_ns = start_ns + (uint64_t)(warmup * 1e9);
+    end_ns = start_ns + (uint64_t)(seconds * 1e9);
+    for (int c = 0; c < connections; c++) {
+        workers[c].index = c;
+        if (pthread_create(&threads[c], NULL, run_worker, &workers[c]) != 0) { perror("pthread_create"); return 1; }
+    }
+    size_t total = 0;
+    uint64_t ok = 0, non2xx = 0, errors = 0, sent = 0;
+    for (int c = 0; c < connections; c++) {
+        pthread_join(threads[c], NULL);
+        total += workers[c].count;
+        ok += workers[c].ok; non2xx += workers[c].non2xx; errors += workers[c].errors; sent += workers[c].sent;
+    }
+    uint64_t finished = now_ns();
+    uint64_t *lat = malloc((total + 1) * sizeof(uint64_t)), *svc = malloc((total + 1) * sizeof(uint64_t));
+    size_t k = 0;
+    for (int c = 0; c < connections; c++) {
+        memcpy(lat + k, workers[c].latency, workers[c].count * sizeof(uint64_t));
+        memcpy(svc + k, workers[c].service, workers[c].count * sizeof(uint64_t));
+        k += workers[c].count;
+    }
+    qsort(lat, total, sizeof(uint64_t), compare);
+    qsort(svc, total, sizeof(uint64_t), compare);
+    double elapsed = (double)(finished - start_ns) / 1e9;
+    printf("{\"target_rate\":%.0f,\"seconds\":%.3f,\"connections\":%d,\"sent\":%llu,\"ok\":%llu,\"non2xx\":%llu,"
+           "\"errors\":%llu,\"achieved_rate\":%.0f,\"recorded\":%zu,"
+           "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
+           "\"service_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}}\n",
+           rate, elapsed, connections, (unsigned long long)sent, (unsigned long long)ok,
+           (unsigned long long)non2xx, (unsigned long long)errors, (double)sent / elapsed, total,
+           pct(lat, total, 50), pct(lat, total, 90), pct(lat, total, 99), pct(lat, total, 99.9),
+           total ? (double)lat[total - 1] / 1000.0 : 0,
+           pct(svc, total, 50), pct(svc, total, 90), pct(svc, total, 99), pct(svc, total, 99.9),
+           total ? (double)svc[total - 1] / 1000.0 : 0);
+    return errors > 0 ? 1 : 0;
+}
