@@ -23,7 +23,7 @@ run: release
 	$(SWIFT) run -c release snapshotd serve --listen $(LISTEN) --snapshot $(SNAPSHOT)
 
 ## Every test: unit, Go serf interop, integration (the real binary over libcurl), the spec.
-test: deps interop spec test-container
+test: deps interop spec test-container test-fuzz test-schemathesis
 	$(SWIFT) build --build-tests
 	rm -f $(CONTRACT_LOG)
 	SNAPSHOTD_CONTRACT_LOG=$(CURDIR)/$(CONTRACT_LOG) $(SWIFT) test
@@ -64,3 +64,21 @@ test-container: deps
 .PHONY: bench
 bench:
 	bash Benchmarks/run.sh
+
+## Fuzzing (Tests/Fuzz: libFuzzer + ASan on the request parser, the event JSON decoder and the v2
+## decoder): `make fuzz` runs each target FUZZ_SECONDS on the committed seeds plus what earlier
+## runs found; `make test` runs a short bounded pass (test-fuzz). A crash fails the run.
+.PHONY: fuzz test-fuzz test-schemathesis
+FUZZ_SECONDS ?= 60
+TEST_FUZZ_SECONDS ?= 20
+
+fuzz: deps
+	bash Tests/Fuzz/fuzz.sh run $(FUZZ_SECONDS)
+
+test-fuzz: deps
+	bash Tests/Fuzz/fuzz.sh run $(TEST_FUZZ_SECONDS)
+
+## Contract testing of the live debug server with schemathesis, bounded (Tests/Contract/schemathesis.sh).
+test-schemathesis: deps
+	$(SWIFT) build --product snapshotd
+	bash Tests/Contract/schemathesis.sh "$$($(SWIFT) build --show-bin-path)/snapshotd"

@@ -94,6 +94,70 @@ bool is_json_number(std::string_view token) noexcept {
     return i == n;
 }
 
+/// The value of a valid JSON number token when it is a whole number in 0...2^64-1, however it is
+/// spelled: 408, 408.0, 4.08e2, 40800e-2, -0. That is JSON Schema's "integer" (a number with a
+/// zero fractional part), which the API's schema promises. The value is computed exactly from the
+/// decimal digits, never through a double, so the whole u64 range keeps its precision.
+bool integral_uint64(std::string_view token, uint64_t &out) noexcept {
+    while (!token.empty() && is_json_space(token.back())) { token.remove_suffix(1); }
+    const size_t n = token.size();
+    size_t i = 0;
+    const bool negative = i < n && token[i] == '-';
+    if (negative) { i++; }
+    auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+    const size_t int_start = i;
+    while (i < n && is_digit(token[i])) { i++; }
+    const size_t int_length = i - int_start;
+    size_t frac_start = i, frac_length = 0;
+    if (i < n && token[i] == '.') {
+        frac_start = ++i;
+        while (i < n && is_digit(token[i])) { i++; }
+        frac_length = i - frac_start;
+    }
+    int64_t exponent = 0;
+    if (i < n && (token[i] == 'e' || token[i] == 'E')) {
+        i++;
+        bool negative_exponent = false;
+        if (i < n && (token[i] == '+' || token[i] == '-')) { negative_exponent = token[i++] == '-'; }
+        while (i < n && is_digit(token[i])) {
+            if (exponent < 1000000000) { exponent = exponent * 10 + (token[i] - '0'); } // saturates
+            i++;
+        }
+        if (negative_exponent) { exponent = -exponent; }
+    }
+    if (i != n) { return false; }
+    // The integer and fraction digits as one sequence d[0..total), worth d * 10^(exponent - frac_length).
+    const size_t total = int_length + frac_length;
+    auto digit = [&](size_t k) {
+        return k < int_length ? token[int_start + k] : token[frac_start + (k - int_length)];
+    };
+    size_t first = 0;
+    while (first < total && digit(first) == '0') { first++; }
+    if (first == total) { // zero, whatever the sign and exponent
+        out = 0;
+        return true;
+    }
+    size_t last = total - 1;
+    while (digit(last) == '0') { last--; }
+    // Without its trailing zeros the digit sequence ends in a non-zero digit, so the value is
+    // whole exactly when the remaining power of ten is not negative.
+    const int64_t scale = exponent - int64_t(frac_length) + int64_t(total - 1 - last);
+    if (scale < 0 || negative) { return false; }
+    if (int64_t(last - first + 1) + scale > 20) { return false; } // beyond 2^64 whatever the digits
+    uint64_t value = 0;
+    for (size_t k = first; k <= last; k++) {
+        if (__builtin_mul_overflow(value, 10u, &value) ||
+            __builtin_add_overflow(value, uint64_t(digit(k) - '0'), &value)) {
+            return false;
+        }
+    }
+    for (int64_t k = 0; k < scale; k++) {
+        if (__builtin_mul_overflow(value, 10u, &value)) { return false; }
+    }
+    out = value;
+    return true;
+}
+
 const char *describe_json_error(simdjson::error_code code) noexcept {
     switch (code) {
     case simdjson::UTF8_ERROR: return "invalid UTF-8";
@@ -527,7 +591,9 @@ EventParser::Got EventParser::read_uint64(od::value &value, uint64_t &out, unsig
     auto error = value.get_uint64().get(out);
     if (error == simdjson::SUCCESS) { return Got::value; }
     if ((error == simdjson::INCORRECT_TYPE || error == simdjson::NUMBER_OUT_OF_RANGE) && is_json_number(token)) {
-        return Got::wrong_type; // negative, fractional, exponent or too large
+        // A whole number spelled with a fraction or an exponent (408.0, 1e3) is still an integer.
+        if (integral_uint64(token, out)) { return Got::value; }
+        return Got::wrong_type; // negative, fractional or too large
     }
     fail_json_at(simdjson::NUMBER_ERROR, token.data());
     return Got::failed;

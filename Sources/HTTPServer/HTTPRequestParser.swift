@@ -88,9 +88,15 @@ public struct HTTPRequestParser: Sendable {
                 return nil
 
             case .head:
-                if scanner.scanned == 0 {
+                if scanner.phase == .start || scanner.phase == .startLF {
                     // Empty lines before a request are ignored (RFC 9112 §2.2); dropping them
-                    // here keeps stray CRLFs after a body from counting as a started request.
+                    // here keeps stray CRLFs after a body from counting as a started request,
+                    // or toward the head's size limit, however the bytes were split. The
+                    // scanner may have consumed some already (a CR alone, then its LF): drop
+                    // those too, but for a CR still waiting for its LF.
+                    start += scanner.phase == .start ? scanner.scanned : scanner.scanned - 1
+                    scanner.scanned = 0
+                    scanner.phase = .start
                     while buffer.count - start >= 2 && buffer[start] == 0x0D && buffer[start + 1] == 0x0A {
                         start += 2
                     }

@@ -158,6 +158,8 @@ struct RequestHeadScanner: Sendable {
         }
         if let result { return result }
         if available > maxHeaderBytes {
+            // RFC 9112 §3: a request-target longer than the server parses is a 414.
+            if phase == .target { return .error(HTTPParseError(status: 414, message: "request target too long")) }
             return .error(HTTPParseError(status: 431, message: "request header section too large"))
         }
         return .needMore
@@ -174,13 +176,16 @@ struct RequestHeadScanner: Sendable {
               version.starts(with: "HTTP/".utf8),
               let major = decimalDigit(version[version.startIndex + 5]),
               version[version.startIndex + 6] == UInt8(ascii: "."),
-              let minor = decimalDigit(version[version.startIndex + 7])
+              let sentMinor = decimalDigit(version[version.startIndex + 7])
         else {
             return .failure(.badRequest("malformed HTTP version"))
         }
-        guard major == 1, minor <= 1 else {
+        guard major == 1 else {
             return .failure(HTTPParseError(status: 505, message: "HTTP version not supported"))
         }
+        // RFC 9110 §2.5: a higher minor version of a major version we implement is served as
+        // the highest minor version we implement.
+        let minor = min(sentMinor, 1)
 
         let method = String(decoding: bytes[methodStart..<methodEnd], as: UTF8.self)
         let target = String(decoding: bytes[(methodEnd + 1)..<targetEnd], as: UTF8.self)

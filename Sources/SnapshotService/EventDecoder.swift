@@ -17,7 +17,9 @@ import SnapshotCore
 /// `member-reap`; their `ltime` is optional and `members` must be a non-empty array. `ltime` is an
 /// unsigned 64-bit integer; `payload` (optional) is standard padded base64; `coalesce` (optional)
 /// defaults to false; `port` is 0...65535; `addr` is textual IPv4 or IPv6. Optional fields may be
-/// null. Unknown fields are ignored but must still be valid JSON, nested at most 64 deep.
+/// null. Integers follow JSON Schema: any number whose exact value is whole counts (`408.0`,
+/// `4.08e2`), read from its digits without rounding. Unknown fields are ignored but must still be
+/// valid JSON, nested at most 64 deep.
 ///
 /// A decoder owns a parser and buffers that it reuses, so it is not thread-safe (and not
 /// `Sendable`). Creating one is cheap, so a request can make its own; a hot path may keep one per

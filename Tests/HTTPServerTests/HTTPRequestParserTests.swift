@@ -310,7 +310,6 @@ func expectSplitInvariant(_ bytes: [UInt8], limits: HTTPParserLimits = HTTPParse
         ("GET http:///path HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         ("GET ftp://h/path HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         // Versions
-        ("GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505),
         ("GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
         ("GET / HTTP/0.9\r\nHost: h\r\n\r\n", 505),
         ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),

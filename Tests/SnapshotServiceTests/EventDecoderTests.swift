@@ -214,7 +214,7 @@ struct EventDecoderTests {
             == "event 0: ltime must be an unsigned 64-bit integer")
     }
 
-    @Test(arguments: ["-1", "-0", "-0.5", "1.5", "1.0", "1e3", "0e0", "\"7\"", "true", "null", "[]", "{}", "99999999999999999999999"])
+    @Test(arguments: ["-1", "-0.5", "1.5", "1e-1", "-1e0", "\"7\"", "true", "null", "[]", "{}", "99999999999999999999999"])
     func ltimeMustBeAnUnsignedInteger(ltime: String) {
         #expect(failure(#"{"type":"clock","ltime":\#(ltime)}"#)?.description
             == "event 0: ltime must be an unsigned 64-bit integer")
@@ -502,12 +502,16 @@ private enum ReferenceDecoder {
     }
 
     /// A JSON integer in 0...UInt64.max. Foundation keeps the literal's kind in objCType:
-    /// "c" for true/false, "d" for fractions, exponents and integers beyond 64 bits.
+    /// "c" for true/false, "d" for fractions, exponents and integers beyond 64 bits. A whole
+    /// number written with a fraction or an exponent (1.0, 1e3) is an integer too (JSON Schema).
     private static func uint64(_ value: Any) -> UInt64? {
         guard let number = value as? NSNumber else { return nil }
         switch String(cString: number.objCType) {
         case "Q": return number.uint64Value
-        case "c", "d", "f": return nil
+        case "d", "f":
+            let double = number.doubleValue
+            return double >= 0 && double < 0x1p64 && double.rounded(.towardZero) == double ? UInt64(double) : nil
+        case "c": return nil
         default: return number.int64Value >= 0 ? UInt64(number.int64Value) : nil
         }
     }
