@@ -1,9 +1,11 @@
 #!/bin/sh
-# Installs what building and testing snapshotd needs and the machine lacks (Debian packages,
-# one PyPI tool). Idempotent: installs nothing when everything is there.
+# Installs the Debian packages snapshotd needs (and any named as arguments) that the machine
+# lacks, and the PyPI tool the spec check uses. Idempotent: installs nothing when all is there.
+#   scripts/install-deps.sh            what build and `make test` need
+#   scripts/install-deps.sh DEB...     those, plus more (Benchmarks/install-deps.sh)
 set -eu
 
-debs="golang-go golang-github-hashicorp-serf-dev libcurl4-openssl-dev libsimdjson-dev prometheus"
+debs="golang-go golang-github-hashicorp-serf-dev libcurl4-openssl-dev libsimdjson-dev prometheus $*"
 missing=""
 for p in $debs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
