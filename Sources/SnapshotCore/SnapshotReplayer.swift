@@ -23,12 +23,13 @@ public struct SnapshotReplayer {
         var report = ReplayReport()
         var decoder: (any SnapshotDecoder)?
         let rejoin = rejoinAfterLeave
+        var countsByKind = [Int](repeating: 0, count: SnapshotRecord.kinds.count)
         func visit(_ item: ReplayItem) {
             switch item {
             case .record(let record, _):
                 state.replay(record, rejoinAfterLeave: rejoin)
                 report.records += 1
-                report.recordsByKind[record.kind, default: 0] += 1
+                countsByKind[record.kindIndex] += 1
             case .ignored:
                 report.ignored += 1
             case .skipped(let offset, let length, let reason):
@@ -59,6 +60,9 @@ public struct SnapshotReplayer {
         }
         report.validLength = decoder?.finish(visit) ?? 0
         report.createdAt = decoder?.createdAt
+        for (index, count) in countsByKind.enumerated() where count > 0 {
+            report.recordsByKind[SnapshotRecord.kinds[index]] = count
+        }
         if decoder == nil { report.format = defaultFormat }
         report.tornTailBytes = size - report.validLength
         return (state, report)
