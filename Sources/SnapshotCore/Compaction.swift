@@ -25,21 +25,18 @@ final class Compaction: Sendable {
     var result: Result<(fd: Int32, size: Int64), SnapshotError>? { outcome.withLock { $0 } }
 
     /// Starts the compactor on its own thread (it does blocking file I/O, so not on Dispatch).
-    func start(state: SnapshotState, format: any SnapshotEncoder.Type, io: any FileIO, done: @escaping @Sendable () -> Void) {
+    func start(state: SnapshotState, format: SnapshotFormat, io: any FileIO, done: @escaping @Sendable () -> Void) {
         let thread = Thread { [self] in
-            let result = Self.write(state: state, format: format, path: temporaryPath, io: io)
+            let result: Result<(fd: Int32, size: Int64), SnapshotError>
+            do throws(FileIOError) {
+                result = .success(try SnapshotFileWriter.write(state, format: format, to: temporaryPath, io: io))
+            } catch {
+                result = .failure(.compactionFailed(error.description))
+            }
             outcome.withLock { $0 = result }
             done()
         }
         thread.name = "snapshot-compactor"
         thread.start()
-    }
-
-    private static func write(state: SnapshotState, format: any SnapshotEncoder.Type, path: String, io: any FileIO) -> Result<(fd: Int32, size: Int64), SnapshotError> {
-        do throws(FileIOError) {
-            return .success(try SnapshotFileWriter.write(state, format: format.format, to: path, io: io))
-        } catch {
-            return .failure(.compactionFailed(error.description))
-        }
     }
 }

@@ -141,11 +141,8 @@ public final class SnapshotEngine: Sendable {
     /// Submissions parked, waiting for queue space.
     public var parkedSubmissions: Int { queue.parkedCount }
 
-    /// Alive nodes with their addresses, sorted by name, or shuffled (Go returns them in random
-    /// order so that restarting agents do not all rejoin the same node first).
+    /// Alive nodes with their addresses, sorted by name or shuffled (`SnapshotState.aliveNodeList`).
     public func aliveNodes(shuffled: Bool = false) -> [(name: String, address: String)] {
-        var nodes = status.state.aliveNodes.map { (name: $0.key, address: $0.value) }
-        if shuffled { nodes.shuffle() } else { nodes.sort { $0.name < $1.name } }
-        return nodes
+        status.state.aliveNodeList(shuffled: shuffled)
     }
 }

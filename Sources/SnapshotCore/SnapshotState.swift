@@ -78,6 +78,14 @@ public struct SnapshotState: Sendable, Equatable {
         emit(.clock(lastSeen))
     }
 
+    /// Alive nodes with their addresses, sorted by name, or shuffled (Go returns them in random
+    /// order so that restarting agents do not all rejoin the same node first).
+    public func aliveNodeList(shuffled: Bool = false) -> [(name: String, address: String)] {
+        var nodes = aliveNodes.map { (name: $0.key, address: $0.value) }
+        if shuffled { nodes.shuffle() } else { nodes.sort { $0.name < $1.name } }
+        return nodes
+    }
+
     /// The records that rebuild this state on their own: what compaction writes.
     public func compactedRecords(_ emit: (SnapshotRecord) -> Void) {
         for (name, address) in aliveNodes { emit(.alive(name: name, address: address)) }

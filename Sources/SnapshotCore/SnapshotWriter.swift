@@ -308,7 +308,7 @@ final class SnapshotWriter: @unchecked Sendable {
         compaction = running
         tail.removeAll(keepingCapacity: true)
         let queue = self.queue
-        running.start(state: state, format: encoder, io: io) { queue.wake() }
+        running.start(state: state, format: encoder.format, io: io) { queue.wake() }
         publish()
     }
 

@@ -105,8 +105,7 @@ public final class SnapshotAPI: Sendable {
         }
         guard let engine = ready(responder) else { return }
         let status = engine.status
-        var nodes = status.state.aliveNodes.map { ResponseBodies.Node(name: $0.key, addr: $0.value) }
-        if shuffled { nodes.shuffle() } else { nodes.sort { $0.name < $1.name } }
+        let nodes = status.state.aliveNodeList(shuffled: shuffled).map { ResponseBodies.Node(name: $0.name, addr: $0.address) }
         let body = ResponseBodies.Snapshot(
             alive_nodes: nodes, clock: status.state.lastClock, event_clock: status.state.lastEventClock,
             query_clock: status.state.lastQueryClock, leaving: status.state.leaving)

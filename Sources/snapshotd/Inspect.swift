@@ -38,7 +38,7 @@ struct Inspect: ParsableCommand {
         return Report(
             path: path, format: replay.format.rawValue, bytes: size, created_at: created, records: replay.records,
             records_by_type: replay.recordsByKind, ignored: replay.ignored,
-            alive_nodes: state.aliveNodes.map { Report.Node(name: $0.key, addr: $0.value) }.sorted { $0.name < $1.name },
+            alive_nodes: state.aliveNodeList().map { Report.Node(name: $0.name, addr: $0.address) },
             clock: state.lastClock, event_clock: state.lastEventClock, query_clock: state.lastQueryClock,
             leaving: state.leaving,
             damaged: replay.skipped.map { Report.Damage(offset: $0.offset, length: $0.length, reason: $0.reason) },

@@ -28,6 +28,22 @@ import Testing
         return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 
+    /// A port nothing listens on now: bound to port 0, read back, released.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CurlError(message: "socket: errno \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw CurlError(message: "bind: errno \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     @Test func metricsPassPromtoolAndNameEverySeries() throws {
         let (process, client, _) = try ServiceTests.start()
         try ServiceTests.postGoScenario(client)
@@ -59,7 +75,7 @@ import Testing
         try config.write(toFile: dir + "/prometheus.yml", atomically: true, encoding: .utf8)
         let prometheus = Process()
         prometheus.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
-        let promPort = 20000 + Int(getpid() % 20000)
+        let promPort = try Self.freePort()
         prometheus.arguments = [
             "--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/tsdb",
             "--web.listen-address=127.0.0.1:\(promPort)",
