@@ -6,11 +6,11 @@
                                                   JSON object, or one after "BENCHJSON ") as
                                                   {"key", "run", "data"}; exits 1 if none
   bench.py ndjson PATH COUNT                      writes COUNT member events as NDJSON
-  bench.py count-alive JSON_FILE PREFIX           alive nodes whose name starts with PREFIX
   bench.py alloc-deltas FILE                      per-interval deltas of alloccount readings
-  bench.py overload RESULTS WRK_OUT RSS_FILE ALIVE_HTTP ALIVE_DISK SECONDS WARMUP CONNS DELAY_MS
+  bench.py overload RESULTS CLIENT_OUT RSS_FILE EXPECT HTTP_JSON DISK_JSON SECONDS WARMUP CONNS DELAY_MS
                                                   records the overload run: RSS after warm-up
-                                                  against the rest, 503s, acknowledged names lost
+                                                  against the rest, 503s, and whether every name
+                                                  ends with its last acknowledged join
   bench.py report RESULTS META OUT                writes BENCHMARKS.md from the results
 """
 import json
@@ -68,47 +68,62 @@ def cmd_ndjson(args):
                 "ltime": i + 1}, separators=(",", ":")) + "\n")
 
 
-def cmd_count_alive(args):
-    with open(args[0]) as f:
-        doc = json.load(f)
-    print(sum(1 for node in doc.get("alive_nodes", []) if node["name"].startswith(args[1])))
-
-
 def cmd_alloc_deltas(args):
     with open(args[0]) as f:
         readings = [int(line.split()[0]) for line in f if line.strip()]
     print(" ".join(str(b - a) for a, b in zip(readings, readings[1:])))
 
 
+def alive_addresses(path, prefix):
+    with open(path) as f:
+        doc = json.load(f)
+    return {n["name"]: n["addr"] for n in doc.get("alive_nodes", []) if n["name"].startswith(prefix)}
+
+
+def check_expectations(expect, alive):
+    """Names whose final address is neither their last acknowledged join nor a later join with a
+    lost answer (so an acknowledged join is missing, or a refused or older one is there)."""
+    wrong = []
+    for name, (acked, unknown) in expect.items():
+        allowed = {a for a in (acked, unknown) if a != "-"}
+        if acked == "-":
+            allowed.add(None)  # only unknown outcomes: absent is fine too
+        if alive.get(name) not in allowed:
+            wrong.append((name, acked, unknown, alive.get(name)))
+    wrong += [(name, "-", "-", addr) for name, addr in alive.items() if name not in expect]
+    return wrong
+
+
 def cmd_overload(args):
-    results, wrk_out, rss_file = args[0], args[1], args[2]
-    alive_http, alive_disk, seconds, warmup, conns, delay = (int(args[3]), int(args[4]), int(args[5]),
-                                                            int(args[6]), int(args[7]), args[8])
-    with open(wrk_out) as f:
+    results, client_out, rss_file, expect_file, http_json, disk_json = args[:6]
+    seconds, warmup, conns, delay = int(args[6]), int(args[7]), int(args[8]), args[9]
+    with open(client_out) as f:
         w = last_json(f.read())
     if w is None:
-        die("overload: no wrk result")
+        die("overload: no overloadcli result")
     with open(rss_file) as f:
         rss = [int(line) for line in f if line.strip()]
     if len(rss) <= warmup + 1:
         die(f"overload: only {len(rss)} RSS samples")
+    with open(expect_file) as f:
+        expect = {name: (acked, unknown) for name, acked, unknown in (line.split() for line in f if line.strip())}
+    wrong_http = check_expectations(expect, alive_addresses(http_json, "ov-"))
+    wrong_disk = check_expectations(expect, alive_addresses(disk_json, "ov-"))
     ref = rss[warmup]
     after = rss[warmup:]
     deviation = max(abs(v - ref) for v in after) / ref * 100
-    lost = max(0, w["ok"] - alive_disk)
-    unacknowledged = max(0, alive_disk - w["ok"])
     data = dict(w, seconds=seconds, warmup_seconds=warmup, connections=conns, sync_delay_ms=delay,
                 rss_kb=rss, rss_ref_kb=ref, rss_min_kb=min(after), rss_max_kb=max(after), rss_end_kb=rss[-1],
-                rss_max_deviation_pct=round(deviation, 2), alive_http=alive_http, alive_disk=alive_disk,
-                lost=lost, written_unacknowledged=unacknowledged,
-                unacknowledged_ok=unacknowledged <= conns)
+                rss_max_deviation_pct=round(deviation, 2), names_checked=len(expect),
+                lost=len(wrong_disk), wrong_http=len(wrong_http))
     with open(results, "a") as f:
         f.write(json.dumps({"key": "overload", "run": 1, "data": data}) + "\n")
     print(f"  overload: RSS ref {ref} KiB, min {min(after)}, max {max(after)} (±{deviation:.1f}%), "
-          f"{w['ok']} acked, {w['status_503']} x 503, {w['other_status']} other, alive {alive_http} (http) / "
-          f"{alive_disk} (disk): {lost} lost, {unacknowledged} written but unacknowledged", file=sys.stderr)
-    if lost or unacknowledged > conns:
-        die("overload: acknowledged events missing from the snapshot (or more unacknowledged ones than connections)")
+          f"{w['ok']} acked, {w['status_503']} x 503, {w['other_status']} other, {w['errors']} connection errors; "
+          f"{len(expect)} names checked: {len(wrong_http)} wrong over HTTP, {len(wrong_disk)} wrong on disk",
+          file=sys.stderr)
+    if wrong_http or wrong_disk:
+        die(f"overload: snapshot does not end with the last acknowledged joins: {(wrong_disk or wrong_http)[:5]}")
 
 
 # ------------------------------------------------------------------ the report
@@ -268,7 +283,7 @@ def cmd_report(args):
         dev = d.get("rss_max_deviation_pct")
         lost = d.get("lost")
         met = "yes" if dev is not None and dev <= 10 and lost == 0 else "NO"
-        table.append((f"memory over a {d['seconds']} s overload (wrk -c{d['connections']}, sync delay {d['sync_delay_ms']} ms)",
+        table.append((f"memory over a {d['seconds']} s overload ({d['connections']} connections x {d.get('names', 0) // max(d['connections'], 1)} names, sync delay {d['sync_delay_ms']} ms)",
                       f"RSS {fmt(d['rss_ref_kb'] / 1024, 'MiB')} after warm-up, {fmt(d['rss_min_kb'] / 1024)}–{fmt(d['rss_max_kb'] / 1024)} MiB after (±{fmt(dev)}%); "
                       f"{d['ok']:,} acked, {d['status_503']:,} × 503, {lost} lost",
                       "-", "-", "RSS ±10%, none lost", met))
@@ -335,7 +350,7 @@ def cmd_report(args):
 def main():
     if len(sys.argv) < 2:
         die(__doc__)
-    commands = {"port": cmd_port, "record": cmd_record, "ndjson": cmd_ndjson, "count-alive": cmd_count_alive,
+    commands = {"port": cmd_port, "record": cmd_record, "ndjson": cmd_ndjson,
                 "alloc-deltas": cmd_alloc_deltas, "overload": cmd_overload, "report": cmd_report}
     if sys.argv[1] not in commands:
         die(__doc__)

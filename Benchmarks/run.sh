@@ -10,7 +10,7 @@
 #   http        wrk, one event per POST, -c8 and -c64: snapshotd (fsync), nginx, Hummingbird
 #   ndjson      wrk, 1,000-event NDJSON POSTs, -c8: snapshotd (fsync)
 #   latency     20k requests/s open loop (ratecli) against snapshotd, and the fsync floor
-#   overload    60 s of wrk -c64 against a slowed disk: RSS, 503s, acknowledged names on disk
+#   overload    60 s of overloadcli (256 connections) against a slowed disk: RSS, 503s, last acknowledged joins on disk
 #   allocs      heap allocations per event (alloccount.so): engine, HTTP single and NDJSON
 #
 # Environment (defaults in brackets; BENCH_QUICK=1 shrinks everything for a trial run):
@@ -18,7 +18,7 @@
 #   BENCH_REPLAY_RECORDS [1000000]  BENCH_STALL_NODES [100000]  BENCH_HTTP_SECONDS [5]
 #   BENCH_WRK_THREADS [1]  BENCH_NDJSON_BATCH [1000]  BENCH_LAT_RATE [20000]  BENCH_LAT_SECONDS [10]
 #   BENCH_LAT_CONNS [32]  BENCH_OVERLOAD_SECONDS [60]  BENCH_OVERLOAD_WARMUP [10]
-#   BENCH_OVERLOAD_CONNS [256]  BENCH_OVERLOAD_DELAY_MS [5]
+#   BENCH_OVERLOAD_CONNS [256]  BENCH_OVERLOAD_NAMES [20 a connection]  BENCH_OVERLOAD_DELAY_MS [5]
 #   BENCH_OVERLOAD_ARGS [--queue-wait 0.05 --queue-capacity 16] (so that 503s happen: a request
 #   parks about CONNS / capacity × delay = 80 ms, more than the 50 ms it may wait)
 #   BENCH_ALLOC_EVENTS [100000]  BENCH_SECTIONS [engine replay stall http ndjson latency overload allocs]
@@ -48,6 +48,7 @@ LAT_CONNS=${BENCH_LAT_CONNS:-32}
 OVERLOAD_SECONDS=${BENCH_OVERLOAD_SECONDS:-$(q 60 8)}
 OVERLOAD_WARMUP=${BENCH_OVERLOAD_WARMUP:-$(q 10 2)}
 OVERLOAD_CONNS=${BENCH_OVERLOAD_CONNS:-256}
+OVERLOAD_NAMES=${BENCH_OVERLOAD_NAMES:-20}
 OVERLOAD_DELAY_MS=${BENCH_OVERLOAD_DELAY_MS:-5}
 OVERLOAD_ARGS=${BENCH_OVERLOAD_ARGS:---queue-wait 0.05 --queue-capacity 16}
 ALLOC_EVENTS=${BENCH_ALLOC_EVENTS:-$(q 100000 20000)}
@@ -130,6 +131,7 @@ GOSNAP="$WORK/bin/gosnap"
 sh "$ROOT/Tests/Interop/build-gosnap.sh" "$GOSNAP"
 CC=${CC:-cc}
 $CC -O2 -Wall -pthread -o "$WORK/bin/ratecli" "$BENCH/tools/ratecli.c"
+$CC -O2 -Wall -pthread -o "$WORK/bin/overloadcli" "$BENCH/tools/overloadcli.c"
 $CC -O2 -Wall -o "$WORK/bin/fsyncfloor" "$BENCH/tools/fsyncfloor.c"
 $CC -O2 -Wall -shared -fPIC -o "$WORK/bin/alloccount.so" "$BENCH/tools/alloccount.c"
 BUILD_SECONDS=$(($(date +%s) - TB))
@@ -354,7 +356,7 @@ fi
 
 # ------------------------------------------------------------------ memory over an overload
 if want overload; then
-    log "overload: ${OVERLOAD_SECONDS}s of wrk -c$OVERLOAD_CONNS, fdatasync slowed by ${OVERLOAD_DELAY_MS} ms, $OVERLOAD_ARGS"
+    log "overload: ${OVERLOAD_SECONDS}s of overloadcli, $OVERLOAD_CONNS connections x $OVERLOAD_NAMES names, fdatasync slowed by ${OVERLOAD_DELAY_MS} ms, $OVERLOAD_ARGS"
     P=$(port)
     # shellcheck disable=SC2086
     start_snapshotd overload "$P" --simulate-sync-delay-ms "$OVERLOAD_DELAY_MS" $OVERLOAD_ARGS
@@ -367,17 +369,16 @@ if want overload; then
       done ) &
     SAMPLER=$!
     PIDS+=("$SAMPLER")
-    note overload wrk -t1 -c"$OVERLOAD_CONNS" -d"${OVERLOAD_SECONDS}s" --timeout 10s -s "$BENCH/wrk/overload.lua" "http://127.0.0.1:$P/"
-    wrk -t1 -c"$OVERLOAD_CONNS" -d"${OVERLOAD_SECONDS}s" --timeout 10s -s "$BENCH/wrk/overload.lua" "http://127.0.0.1:$P/" \
-        >"$WORK/logs/wrk-overload.txt" 2>&1 || die "wrk failed (overload)"
-    sleep 1  # requests wrk left in flight finish
+    EXPECT="$WORK/logs/overload-expect.txt"
+    note overload "$WORK/bin/overloadcli" 127.0.0.1 "$P" "$OVERLOAD_SECONDS" "$OVERLOAD_CONNS" "$OVERLOAD_NAMES" "$EXPECT"
+    "$WORK/bin/overloadcli" 127.0.0.1 "$P" "$OVERLOAD_SECONDS" "$OVERLOAD_CONNS" "$OVERLOAD_NAMES" "$EXPECT" \
+        >"$WORK/logs/overload-client.json" || die "overloadcli failed"
     stop_server "$SAMPLER"
     curl -sf "http://127.0.0.1:$P/v1/snapshot" >"$WORK/logs/overload-snapshot.json" || die "GET /v1/snapshot failed after the overload"
-    alive_http=$(python3 "$BENCH/bench.py" count-alive "$WORK/logs/overload-snapshot.json" ov-)
     stop_server "$PID"
     "$SNAPSHOTD" inspect --json "$WORK/tmp/overload/snapshot" >"$WORK/logs/overload-inspect.json" || die "snapshotd inspect failed"
-    alive_disk=$(python3 "$BENCH/bench.py" count-alive "$WORK/logs/overload-inspect.json" ov-)
-    python3 "$BENCH/bench.py" overload "$RESULTS" "$WORK/logs/wrk-overload.txt" "$RSS" "$alive_http" "$alive_disk" \
+    python3 "$BENCH/bench.py" overload "$RESULTS" "$WORK/logs/overload-client.json" "$RSS" "$EXPECT" \
+        "$WORK/logs/overload-snapshot.json" "$WORK/logs/overload-inspect.json" \
         "$OVERLOAD_SECONDS" "$OVERLOAD_WARMUP" "$OVERLOAD_CONNS" "$OVERLOAD_DELAY_MS"
 fi
 
@@ -487,7 +488,7 @@ meta = {
         "HTTP: wrk -t$WRK_THREADS, keep-alive, POST /v1/events with one 92-byte member-join (application/json), ${HTTP_SECONDS}s a run after a 1 s warm-up, servers started once and hit in turn (snapshotd, nginx, Hummingbird) for -c8 then -c64. snapshotd in fsync mode answers 200 only once durable; nginx (one worker) returns 204 and discards the body; Hummingbird collects the body and returns 204. Runs with non-2xx answers are excluded from medians.",
         "NDJSON: wrk -c8 posting one $NDJSON_BATCH-line NDJSON body (member events, 10% failed), events/s = requests/s x $NDJSON_BATCH.",
         "Latency: ratecli (Benchmarks/tools/ratecli.c), $LAT_CONNS keep-alive connections, one thread each, request i due at start + i/$LAT_RATE s, sent at its due time (clock_nanosleep) or at once when late; latency from the due time to the end of the response (coordinated omission corrected, as wrk2); the first fifth (at most 1 s) is warm-up. fsyncfloor: write(100 B) + fdatasync x 2000 in the same directory, before each latency run.",
-        "Overload: snapshotd --simulate-sync-delay-ms $OVERLOAD_DELAY_MS $OVERLOAD_ARGS; wrk -c$OVERLOAD_CONNS posts member-joins of unique names for ${OVERLOAD_SECONDS}s; VmRSS sampled every second; the reference is the sample at ${OVERLOAD_WARMUP}s; afterwards every acknowledged (2xx) name must be in GET /v1/snapshot and in the file (snapshotd inspect after shutdown).",
+        "Overload: snapshotd --simulate-sync-delay-ms $OVERLOAD_DELAY_MS $OVERLOAD_ARGS; overloadcli (Benchmarks/tools/overloadcli.c) keeps $OVERLOAD_CONNS keep-alive connections posting member-joins as fast as they are answered for ${OVERLOAD_SECONDS}s, each connection cycling over its own $OVERLOAD_NAMES names (a cluster of a fixed size, so the state the server must hold does not grow) with a new address on every join; VmRSS sampled every second; the reference is the sample at ${OVERLOAD_WARMUP}s. Afterwards every name must end, in GET /v1/snapshot and in the file (snapshotd inspect after shutdown), with the address of its last acknowledged (2xx) join, or of a later one whose answer was lost: never an older or a refused (503) one. (The first version posted a new name every time: RSS then grows with the cluster, ~110 B a node, which is state, not a leak.)",
         "Allocations: Benchmarks/tools/alloccount.so (LD_PRELOAD) counts malloc/calloc/realloc/memalign-family calls. Engine: counted around the throughput loop for N/5 and N events (N = $ALLOC_EVENTS), per event = difference / (4N/5). HTTP: a preloaded snapshotd, counts read (SIGUSR2) before and after ratecli sends 4,000 single-event POSTs, then 40 NDJSON POSTs; per event = difference / events acknowledged (includes the server's background work in that window).",
     ],
 }

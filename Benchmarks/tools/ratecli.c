@@ -26,8 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *host;
-static int port;
+#include "httpclient.h"
+
 static double rate;
 static double seconds, warmup;
 static int connections;
@@ -42,68 +42,9 @@ typedef struct {
     uint64_t ok, non2xx, errors, sent;
 } worker_t;
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void sleep_until(uint64_t t) {
     struct timespec ts = {.tv_sec = (time_t)(t / 1000000000ull), .tv_nsec = (long)(t % 1000000000ull)};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
-}
-
-static int connect_to_server(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) { close(fd); return -1; }
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { close(fd); return -1; }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) { if (errno == EINTR) continue; return -1; }
-        p += w; n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Reads one response (Content-Length framing); returns the status code, or -1. Sets *close_after
- * when the server says "Connection: close" (nginx does after keepalive_requests). */
-static int read_response(int fd, char *buf, size_t cap, int *close_after) {
-    size_t have = 0;
-    char *end = NULL;
-    for (;;) {
-        ssize_t r = read(fd, buf + have, cap - 1 - have);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        have += (size_t)r;
-        buf[have] = 0;
-        if ((end = strstr(buf, "\r\n\r\n")) != NULL) break;
-        if (have >= cap - 1) return -1;
-    }
-    int status = 0;
-    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) return -1;
-    long length = 0;
-    for (char *line = strstr(buf, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
-        if (strncasecmp(line + 2, "content-length:", 15) == 0) length = strtol(line + 17, NULL, 10);
-        if (strncasecmp(line + 2, "transfer-encoding:", 18) == 0) return -1; /* not expected */
-        if (strncasecmp(line + 2, "connection:", 11) == 0 && strncasecmp(line + 2 + 11 + strspn(line + 13, " "), "close", 5) == 0)
-            *close_after = 1;
-    }
-    size_t body = have - (size_t)(end + 4 - buf);
-    while ((long)body < length) {
-        ssize_t r = read(fd, buf, cap - 1);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        body += (size_t)r;
-    }
-    return status;
 }
 
 static void *run_worker(void *arg) {
