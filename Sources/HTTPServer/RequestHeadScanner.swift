@@ -208,14 +208,20 @@ struct RequestHeadScanner: Sendable {
             case 6 where name.asciiCaseInsensitiveEquals("expect".utf8):
                 if value.asciiCaseInsensitiveEquals("100-continue".utf8) { expectContinue = true }
             case 14 where name.asciiCaseInsensitiveEquals("content-length".utf8):
-                for element in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-                    guard let length = parseDecimal(trimmedOWS(element)) else {
+                // A list of equal values is one value (RFC 9112 §6.3); walked without splitting
+                // into an array, as every request with a body has this header.
+                var rest = value[...]
+                while true {
+                    let comma = rest.firstIndex(of: UInt8(ascii: ",")) ?? rest.endIndex
+                    guard let length = parseDecimal(trimmedOWS(rest[..<comma])) else {
                         return .failure(.badRequest("invalid Content-Length"))
                     }
                     if let previous = contentLength, previous != length {
                         return .failure(.badRequest("conflicting Content-Length values"))
                     }
                     contentLength = length
+                    guard comma != rest.endIndex else { break }
+                    rest = rest[rest.index(after: comma)...]
                 }
             case 17 where name.asciiCaseInsensitiveEquals("transfer-encoding".utf8):
                 hasTransferEncoding = true

@@ -1,6 +1,7 @@
 /// A consistent view of the engine, as of its last completed batch.
 public struct EngineStatus: Sendable {
-    /// The state as of the last batch written (in `fsync` mode: the last durable batch).
+    /// The state as of the last batch written to the file (in `fsync` mode: the last durable
+    /// batch; in `buffered` mode: the last flush, at most `flushInterval` behind).
     public var state = SnapshotState()
     /// Bytes in the snapshot file.
     public var fileBytes: Int64 = 0

@@ -34,8 +34,11 @@ final class IntakeQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var items = Deque<WorkItem>()
     private var depth = 0
-    private var parked = Deque<(id: UInt64, submission: Submission)>()
-    private var nextParkID: UInt64 = 0
+    private var parked = Deque<(submission: Submission, deadline: DispatchTime)>()
+    /// One timer refuses parked submissions whose deadline passed; armed for the earliest
+    /// finite deadline (a timer for each parked submission costs more than parking itself).
+    private var expiryTimer: (any DispatchSourceTimer)?
+    private var timerArmedFor: DispatchTime?
     private var closing = false
     private var leaving: Bool
     private var wakeups = 0
@@ -71,11 +74,9 @@ final class IntakeQueue: @unchecked Sendable {
         } else if deadline <= .now() {
             refusal = .queueFull
         } else {
-            let id = nextParkID
-            nextParkID += 1
-            parked.append((id, Submission(events: events, completion: completion)))
+            parked.append((Submission(events: events, completion: completion), deadline))
+            armExpiry(for: deadline)
             condition.unlock()
-            DispatchQueue.global().asyncAfter(deadline: deadline) { [self] in expire(id) }
             return
         }
         condition.unlock()
@@ -111,9 +112,12 @@ final class IntakeQueue: @unchecked Sendable {
         condition.lock()
         let first = !closing
         closing = true
-        while let (_, submission) = parked.popFirst() {
+        while let (submission, _) = parked.popFirst() {
             admittedNow.append((admit(submission), submission.completion))
         }
+        expiryTimer?.cancel()
+        expiryTimer = nil
+        timerArmedFor = nil
         condition.signal()
         condition.unlock()
         for (submission, original) in admittedNow { answerOnAdmission(submission, original: original) }
@@ -176,15 +180,45 @@ final class IntakeQueue: @unchecked Sendable {
         }
     }
 
-    private func expire(_ id: UInt64) {
-        condition.lock()
-        guard let index = parked.firstIndex(where: { $0.id == id }) else {
-            condition.unlock()
-            return
+    /// Makes sure the expiry timer fires by `deadline` (condition held).
+    private func armExpiry(for deadline: DispatchTime) {
+        guard deadline != .distantFuture else { return }
+        if let armed = timerArmedFor, armed <= deadline { return }
+        let timer: any DispatchSourceTimer
+        if let existing = expiryTimer {
+            timer = existing
+        } else {
+            timer = DispatchSource.makeTimerSource(queue: .global())
+            timer.setEventHandler { [weak self] in self?.expireParked() }
+            timer.activate()
+            expiryTimer = timer
         }
-        let submission = parked.remove(at: index).submission
+        timer.schedule(deadline: deadline, leeway: .milliseconds(1))
+        timerArmedFor = deadline
+    }
+
+    /// Refuses every parked submission whose deadline has passed and re-arms for the rest.
+    private func expireParked() {
+        condition.lock()
+        let now = DispatchTime.now()
+        var expired: [Submission] = []
+        var waiting = Deque<(submission: Submission, deadline: DispatchTime)>()
+        var next: DispatchTime?
+        for entry in parked {
+            if entry.deadline <= now {
+                expired.append(entry.submission)
+            } else {
+                waiting.append(entry)
+                if entry.deadline != .distantFuture, next.map({ entry.deadline < $0 }) ?? true { next = entry.deadline }
+            }
+        }
+        parked = waiting
+        timerArmedFor = nil
+        if let next { armExpiry(for: next) }
         condition.unlock()
-        observer.refused(count: submission.events.count, reason: .queueFull)
-        submission.completion?(.failure(.queueFull))
+        for submission in expired {
+            observer.refused(count: submission.events.count, reason: .queueFull)
+            submission.completion?(.failure(.queueFull))
+        }
     }
 }

@@ -42,6 +42,22 @@ enum ResponseBodies {
 
     /// `{"accepted":N,"durable":B}`: formatted by hand, once per ingest request.
     static func acknowledgement(_ ack: Acknowledgement) -> [UInt8] {
-        Array("{\"accepted\":\(ack.accepted),\"durable\":\(ack.durable)}".utf8)
+        var body: [UInt8] = []
+        body.reserveCapacity(48)
+        body.append(contentsOf: #"{"accepted":"#.utf8)
+        appendDecimal(ack.accepted, to: &body)
+        body.append(contentsOf: (ack.durable ? #","durable":true}"# : #","durable":false}"#).utf8)
+        return body
+    }
+
+    private static func appendDecimal(_ value: Int, to body: inout [UInt8]) {
+        if value < 0 { body.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        let start = body.count
+        repeat {
+            body.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        body[start...].reverse()
     }
 }

@@ -66,11 +66,7 @@ public final class SnapshotAPI: Sendable {
     // MARK: - Routes
 
     private func postEvents(_ request: HTTPRequest, _ responder: HTTPResponder) {
-        let format: EventDecoder.Format
-        switch Self.mediaType(request.headers["content-type"]) {
-        case "application/json": format = .single
-        case "application/x-ndjson": format = .ndjson
-        default:
+        guard let format = Self.eventFormat(contentType: request.headers["content-type"]) else {
             responder.respond(.error(status: 415, "Content-Type must be application/json or application/x-ndjson"))
             return
         }
@@ -197,10 +193,14 @@ public final class SnapshotAPI: Sendable {
         return difference == 0
     }
 
-    /// `application/json; charset=utf-8` → `application/json`.
-    static func mediaType(_ header: String?) -> String {
-        guard let header else { return "" }
-        let type = header.split(separator: ";", maxSplits: 1).first ?? ""
-        return type.trimmingCharacters(in: .whitespaces).lowercased()
+    /// The event format a Content-Type names: its media type (before any `;` parameters, blanks
+    /// trimmed, case ignored) is `application/json` or `application/x-ndjson`. Compared byte by
+    /// byte, without allocating: this runs once per ingest request.
+    static func eventFormat(contentType header: String?) -> EventDecoder.Format? {
+        guard let header else { return nil }
+        let type = trimmedOWS(header.utf8.prefix { $0 != UInt8(ascii: ";") })
+        if type.asciiCaseInsensitiveEquals("application/json".utf8) { return .single }
+        if type.asciiCaseInsensitiveEquals("application/x-ndjson".utf8) { return .ndjson }
+        return nil
     }
 }

@@ -157,6 +157,53 @@ import Testing
         await engine.close()
     }
 
+    /// Parked submissions with different deadlines (parked out of deadline order, and some
+    /// with none) expire each at its own deadline, through the one expiry timer; the rest are
+    /// admitted once the disk frees.
+    @Test func parkedSubmissionsExpireEachAtItsDeadline() async throws {
+        let io = GatedFileIO()
+        let engine = try open {
+            $0.io = io
+            $0.queueCapacity = 1
+        }
+        engine.submit([user(1)]) { _ in }
+        #expect(eventually { engine.queueDepth == 0 })
+        engine.submit([user(2)]) { _ in }  // fills the queue
+        let outcomes = Mutex<[UInt64: Result<Acknowledgement, SnapshotError>]>([:])
+        let start = DispatchTime.now()
+        // ltime -> deadline in ms from now (nil: none): the short ones are parked last.
+        let deadlines: [(UInt64, Int?)] = [(3, nil), (4, 400), (5, 5_000), (6, 100), (7, nil), (8, 30)]
+        for (ltime, milliseconds) in deadlines {
+            let deadline = milliseconds.map { start + .milliseconds($0) } ?? .distantFuture
+            engine.submit([user(ltime)], deadline: deadline) { result in
+                outcomes.withLock { $0[ltime] = result }
+            }
+        }
+        #expect(eventually { outcomes.withLock { $0.count } == 3 })
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+        #expect(elapsed >= 400)
+        outcomes.withLock { results in
+            for ltime: UInt64 in [4, 6, 8] {
+                guard case .failure(.queueFull) = results[ltime] else {
+                    Issue.record("ltime \(ltime): \(String(describing: results[ltime]))")
+                    continue
+                }
+            }
+        }
+        #expect(engine.parkedSubmissions == 3)
+        io.open()
+        #expect(eventually { outcomes.withLock { $0.count } == 6 })
+        outcomes.withLock { results in
+            for ltime: UInt64 in [3, 5, 7] {
+                guard case .success = results[ltime] else {
+                    Issue.record("ltime \(ltime): \(String(describing: results[ltime]))")
+                    continue
+                }
+            }
+        }
+        await engine.close()
+    }
+
     /// The seed plan: 10k events from concurrent submitters under load, none lost.
     @Test func tenThousandConcurrentEventsNoneLost() async throws {
         let engine = try open { $0.queueCapacity = 256 }

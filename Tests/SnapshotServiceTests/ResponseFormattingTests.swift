@@ -1,0 +1,42 @@
+import Foundation
+@testable import SnapshotCore
+import Testing
+
+@testable import SnapshotService
+
+/// The hand-written, allocation-lean pieces of the ingest path, against what Foundation would
+/// have produced.
+@Suite struct ResponseFormattingTests {
+    @Test(arguments: [
+        ("application/json", EventDecoder.Format.single),
+        ("Application/JSON", .single),
+        ("application/json; charset=utf-8", .single),
+        ("  application/json\t;charset=utf-8", .single),
+        ("application/x-ndjson", .ndjson),
+        ("APPLICATION/X-NDJSON ; q=1", .ndjson),
+    ])
+    func contentTypesThatNameAnEventFormat(header: String, format: EventDecoder.Format) {
+        #expect(SnapshotAPI.eventFormat(contentType: header) == format)
+    }
+
+    @Test(arguments: ["", ";", "text/plain", "application/jsonx", "application/json-seq", "application/", "json",
+                      "application/ json", "application/x-ndjson2", "applicationjson"])
+    func contentTypesThatDoNot(header: String) {
+        #expect(SnapshotAPI.eventFormat(contentType: header) == nil)
+    }
+
+    @Test func missingContentType() {
+        #expect(SnapshotAPI.eventFormat(contentType: nil) == nil)
+    }
+
+    @Test(arguments: [0, 1, 9, 10, 1000, 20000, Int.max])
+    func acknowledgementIsTheJSONFoundationWouldWrite(accepted: Int) throws {
+        for durable in [true, false] {
+            let body = ResponseBodies.acknowledgement(Acknowledgement(accepted: accepted, durable: durable))
+            #expect(String(decoding: body, as: UTF8.self) == "{\"accepted\":\(accepted),\"durable\":\(durable)}")
+            let decoded = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]
+            #expect((decoded?["accepted"] as? NSNumber)?.intValue == accepted)
+            #expect((decoded?["durable"] as? Bool) == durable)
+        }
+    }
+}
