@@ -51,11 +51,4 @@ public enum SnapshotFormat: String, Sendable, CaseIterable {
         case .v2: V2Format.self
         }
     }
-
-    func makeDecoder() -> any SnapshotDecoder {
-        switch self {
-        case .v1: V1Decoder()
-        case .v2: V2Decoder()
-        }
-    }
 }

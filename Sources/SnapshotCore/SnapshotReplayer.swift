@@ -19,35 +19,11 @@ public struct SnapshotReplayer {
     public func replay(fd: Int32, path: String) throws(FileIOError) -> (SnapshotState, ReplayReport) {
         try io.seek(fd, to: 0, path: path)
         let size = try io.size(fd, path: path)
-        var state = SnapshotState()
-        var report = ReplayReport()
-        var decoder: (any SnapshotDecoder)?
-        let rejoin = rejoinAfterLeave
-        var countsByKind = [Int](repeating: 0, count: SnapshotRecord.kinds.count)
-        func visit(_ item: ReplayItem) {
-            switch item {
-            case .record(let record, _):
-                state.replay(record, rejoinAfterLeave: rejoin)
-                report.records += 1
-                countsByKind[record.kindIndex] += 1
-            case .ignored:
-                report.ignored += 1
-            case .skipped(let offset, let length, let reason):
-                report.skipped.append(.init(offset: offset, length: length, reason: reason))
-            }
-        }
-        func feed(_ chunk: UnsafeRawBufferPointer) {
-            if decoder == nil {
-                let format = SnapshotFormat.detect(chunk) ?? .v1
-                report.format = format
-                decoder = format.makeDecoder()
-            }
-            decoder?.feed(chunk, visit)
-        }
+        var replay = Replay(rejoinAfterLeave: rejoinAfterLeave)
         if useMapping, let mapped = io.map(fd, size: Int(size)) {
-            // One mapping of the whole file: 10-20% faster than read(2) chunks on 1M records.
+            // One mapping of the whole file, decoded in place: no copy at all.
             defer { io.unmap(mapped) }
-            feed(mapped)
+            replay.feed(mapped)
             try io.seek(fd, to: size, path: path)
         } else {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
@@ -55,15 +31,11 @@ public struct SnapshotReplayer {
             while true {
                 let n = try io.read(fd, into: buffer, path: path)
                 if n == 0 { break }
-                feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                replay.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             }
         }
-        report.validLength = decoder?.finish(visit) ?? 0
-        report.createdAt = decoder?.createdAt
-        for (index, count) in countsByKind.enumerated() where count > 0 {
-            report.recordsByKind[SnapshotRecord.kinds[index]] = count
-        }
-        if decoder == nil { report.format = defaultFormat }
+        var (state, report) = replay.finish()
+        report.format = replay.format ?? defaultFormat
         report.tornTailBytes = size - report.validLength
         return (state, report)
     }
@@ -73,5 +45,40 @@ public struct SnapshotReplayer {
         let fd = try io.openReadOnly(path)
         defer { io.close(fd) }
         return try replay(fd: fd, path: path)
+    }
+}
+
+/// One replay: the decoder of the file's format (chosen from its first bytes) feeding a
+/// `StateBuilder`. The decoders are concrete, so that decoding specialises for the builder.
+private struct Replay {
+    private var builder: StateBuilder
+    private var v1: V1Decoder?
+    private var v2: V2Decoder?
+    private(set) var format: SnapshotFormat?
+
+    init(rejoinAfterLeave: Bool) {
+        builder = StateBuilder(rejoinAfterLeave: rejoinAfterLeave)
+    }
+
+    mutating func feed(_ chunk: UnsafeRawBufferPointer) {
+        if format == nil {
+            let detected = SnapshotFormat.detect(chunk) ?? .v1
+            format = detected
+            switch detected {
+            case .v1: v1 = V1Decoder()
+            case .v2: v2 = V2Decoder()
+            }
+        }
+        v1?.feed(chunk, into: &builder)
+        v2?.feed(chunk, into: &builder)
+    }
+
+    /// Ends the input: the state, and the report with the valid length and creation time.
+    mutating func finish() -> (SnapshotState, ReplayReport) {
+        let validLength = v1?.finish(into: &builder) ?? v2?.finish(into: &builder) ?? 0
+        var (state, report) = builder.finish()
+        report.validLength = validLength
+        report.createdAt = v2?.createdAt
+        return (state, report)
     }
 }

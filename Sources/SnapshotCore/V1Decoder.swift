@@ -10,6 +10,14 @@ public struct V1Decoder: SnapshotDecoder {
     public init() {}
 
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ visit: (ReplayItem) -> Void) {
+        ItemVisitor.with(visit) { feed(chunk, into: &$0) }
+    }
+
+    public mutating func finish(_ visit: (ReplayItem) -> Void) -> Int64 {
+        ItemVisitor.with(visit) { finish(into: &$0) }
+    }
+
+    mutating func feed<V: ReplayVisitor>(_ chunk: UnsafeRawBufferPointer, into visitor: inout V) {
         guard let base = chunk.baseAddress, chunk.count > 0 else { return }
         let end = base + chunk.count
         var start = base
@@ -21,29 +29,29 @@ public struct V1Decoder: SnapshotDecoder {
             let newline = UnsafeRawPointer(found)
             let line = UnsafeRawBufferPointer(start: start, count: newline - start)
             if carry.isEmpty {
-                emit(line, visit)
+                emit(line, &visitor)
             } else {
                 carry.append(contentsOf: line)
                 let joined = carry
                 carry.removeAll(keepingCapacity: true)
-                joined.withUnsafeBytes { emit($0, visit) }
+                joined.withUnsafeBytes { emit($0, &visitor) }
             }
             start = newline + 1
         }
     }
 
-    public mutating func finish(_ visit: (ReplayItem) -> Void) -> Int64 {
+    mutating func finish<V: ReplayVisitor>(into visitor: inout V) -> Int64 {
         lineStart
     }
 
-    private mutating func emit(_ line: UnsafeRawBufferPointer, _ visit: (ReplayItem) -> Void) {
+    private mutating func emit<V: ReplayVisitor>(_ line: UnsafeRawBufferPointer, _ visitor: inout V) {
         let offset = lineStart
         let length = Int64(line.count + 1)
         lineStart += length
-        switch V1Format.parseLine(line) {
-        case .record(let record): visit(.record(record, offset: offset))
-        case .ignored: visit(.ignored(offset: offset))
-        case .malformed(let reason): visit(.skipped(offset: offset, length: length, reason: reason))
+        switch V1Format.parseLineView(line) {
+        case .record(let record): visitor.record(record, offset: offset)
+        case .ignored: visitor.ignored(offset: offset)
+        case .malformed(let reason): visitor.skipped(offset: offset, length: length, reason: reason)
         }
     }
 }

@@ -68,6 +68,22 @@ public enum V1Format {
     /// Parses one line by Go serf's rules: prefixes are matched exactly, numbers are unsigned
     /// 64-bit decimals, `alive:` splits at the last space.
     public static func parseLine(_ line: UnsafeRawBufferPointer) -> Line {
+        switch parseLineView(line) {
+        case .record(let view): .record(view.record)
+        case .ignored: .ignored
+        case .malformed(let reason): .malformed(reason)
+        }
+    }
+
+    /// `Line` with the record as a view that borrows the line's bytes.
+    enum LineView {
+        case record(RecordView)
+        case ignored
+        case malformed(String)
+    }
+
+    /// `parseLine` without Strings.
+    static func parseLineView(_ line: UnsafeRawBufferPointer) -> LineView {
         func hasPrefix(_ p: StaticString) -> Bool {
             let n = p.utf8CodeUnitCount
             guard line.count >= n, let base = line.baseAddress else { return false }
@@ -79,25 +95,26 @@ public enum V1Format {
         if line.isEmpty { return .malformed("empty line") }
         if hasPrefix("alive: ") {
             let info = rest("alive: ")
-            guard let space = info.lastIndex(of: 0x20) else { return .malformed("alive record without an address") }
-            let name = String(decoding: info[info.startIndex..<space], as: UTF8.self)
-            let address = String(decoding: info[(space + 1)...], as: UTF8.self)
-            return .record(.alive(name: name, address: address))
+            var space = info.count - 1
+            while space >= 0 && info[space] != 0x20 { space -= 1 }
+            guard space >= 0 else { return .malformed("alive record without an address") }
+            return .record(.alive(name: UnsafeRawBufferPointer(rebasing: info[..<space]),
+                                  address: UnsafeRawBufferPointer(rebasing: info[(space + 1)...])))
         }
         if hasPrefix("not-alive: ") {
-            return .record(.notAlive(name: String(decoding: rest("not-alive: "), as: UTF8.self)))
+            return .record(.notAlive(name: rest("not-alive: ")))
         }
         if hasPrefix("clock: ") {
             guard let n = parseDecimal(rest("clock: ")) else { return .malformed("bad clock value") }
-            return .record(.clock(n))
+            return .record(.clock(.clock, n))
         }
         if hasPrefix("event-clock: ") {
             guard let n = parseDecimal(rest("event-clock: ")) else { return .malformed("bad event-clock value") }
-            return .record(.eventClock(n))
+            return .record(.clock(.eventClock, n))
         }
         if hasPrefix("query-clock: ") {
             guard let n = parseDecimal(rest("query-clock: ")) else { return .malformed("bad query-clock value") }
-            return .record(.queryClock(n))
+            return .record(.clock(.queryClock, n))
         }
         if hasPrefix("coordinate: ") || hasPrefix("#") { return .ignored }
         if line.count == 5 && hasPrefix("leave") { return .record(.leave) }

@@ -1,10 +1,15 @@
 /// Feeds a v2 snapshot through its checksums, one chunk at a time. A record whose checksum
 /// fails is reported and skipped, and decoding resynchronises on the next valid record, so
 /// one damaged record costs only itself. An incomplete last record is a torn tail.
+///
+/// Records are decoded in place from the chunk they are fed in: only an incomplete record at
+/// the end of a chunk is copied, to be completed by the next one. A mapped file, fed whole,
+/// is never copied.
 public struct V2Decoder: SnapshotDecoder {
-    private var buffer: [UInt8] = []
-    /// File offset of `buffer[0]`.
-    private var bufferOffset: Int64 = 0
+    /// The bytes of an incomplete record (or header) at the end of the last chunk.
+    private var pending: [UInt8] = []
+    /// File offset of `pending[0]`: where decoding resumes.
+    private var pendingOffset: Int64 = 0
     private var headerRead = false
     /// Where the damaged bytes now being skipped began.
     private var damageStart: Int64?
@@ -24,35 +29,74 @@ public struct V2Decoder: SnapshotDecoder {
     public init() {}
 
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ visit: (ReplayItem) -> Void) {
-        buffer.append(contentsOf: chunk)
-        process(final: false, visit)
+        ItemVisitor.with(visit) { feed(chunk, into: &$0) }
     }
 
     public mutating func finish(_ visit: (ReplayItem) -> Void) -> Int64 {
-        process(final: true, visit)
+        ItemVisitor.with(visit) { finish(into: &$0) }
+    }
+
+    mutating func feed<V: ReplayVisitor>(_ chunk: UnsafeRawBufferPointer, into visitor: inout V) {
+        var rest = chunk
+        while !pending.isEmpty && !rest.isEmpty {
+            // Complete the carried record with the head of the chunk: any record starting in
+            // `pending` ends within `maxRecordSize` bytes.
+            let carried = pending.count
+            let head = min(rest.count, V2Format.maxRecordSize)
+            pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[..<head]))
+            rest = UnsafeRawBufferPointer(rebasing: rest[head...])
+            let used = decodePending(final: false, &visitor)
+            if used >= carried {
+                // What is left of `pending` is a copy of the chunk: decode the chunk in place.
+                let resume = chunk.count - rest.count - pending.count
+                rest = UnsafeRawBufferPointer(rebasing: chunk[resume...])
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        guard !rest.isEmpty else { return }
+        let used = decode(rest, at: pendingOffset, final: false, &visitor)
+        pendingOffset += Int64(used)
+        pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: rest[used...]))
+    }
+
+    mutating func finish<V: ReplayVisitor>(into visitor: inout V) -> Int64 {
+        _ = decodePending(final: true, &visitor)
         return validEnd
     }
 
-    private mutating func process(final: Bool, _ visit: (ReplayItem) -> Void) {
+    /// Decodes `pending`, drops the bytes used and returns their count.
+    private mutating func decodePending<V: ReplayVisitor>(final: Bool, _ visitor: inout V) -> Int {
+        var carried: [UInt8] = []
+        swap(&carried, &pending)
+        let used = carried.withUnsafeBytes { decode($0, at: pendingOffset, final: final, &visitor) }
+        carried.removeSubrange(0..<used)
+        swap(&carried, &pending)
+        pendingOffset += Int64(used)
+        return used
+    }
+
+    /// Decodes what it can of `bytes`, which start at file offset `base`, and returns how many
+    /// bytes it used: the rest starts with an incomplete record, unless `final`.
+    private mutating func decode<V: ReplayVisitor>(_ bytes: UnsafeRawBufferPointer, at base: Int64, final: Bool, _ visitor: inout V) -> Int {
         var position = 0
         if !headerRead {
-            guard buffer.count >= V2Format.headerSize || final else { return }
-            readHeader(visit)
-            position = min(buffer.count, V2Format.headerSize)
+            guard bytes.count >= V2Format.headerSize || final else { return 0 }
+            readHeader(bytes, &visitor)
+            position = min(bytes.count, V2Format.headerSize)
             // A header cut short is a torn file start: cut it, and a new header is written.
             validEnd = position == V2Format.headerSize ? Int64(position) : 0
         }
         while true {
-            switch record(at: position) {
+            switch record(at: position, in: bytes) {
             case .valid(let record, let length):
-                closeDamage(at: position, visit)
-                visit(.record(record, offset: bufferOffset + Int64(position)))
+                closeDamage(at: base + Int64(position), &visitor)
+                visitor.record(record, offset: base + Int64(position))
                 position += length
-                validEnd = bufferOffset + Int64(position)
+                validEnd = base + Int64(position)
                 continue
             case .invalid:
                 if damageStart == nil {
-                    damageStart = bufferOffset + Int64(position)
+                    damageStart = base + Int64(position)
                     resyncBudget = Self.resyncBaseBudget
                 }
                 resyncBudget += Self.resyncBytesPerSkippedByte
@@ -66,10 +110,10 @@ public struct V2Decoder: SnapshotDecoder {
             // The search is charged to a damaged region's budget, like any resynchronisation.
             let damagedBefore = damageStart != nil
             if !damagedBefore {
-                damageStart = bufferOffset + Int64(position)
-                resyncBudget = Self.resyncBaseBudget + Self.resyncBytesPerSkippedByte * (buffer.count - position)
+                damageStart = base + Int64(position)
+                resyncBudget = Self.resyncBaseBudget + Self.resyncBytesPerSkippedByte * (bytes.count - position)
             }
-            if let next = nextValidRecord(after: position) {
+            if let next = nextValidRecord(after: position, in: bytes) {
                 position = next
                 continue
             }
@@ -77,80 +121,74 @@ public struct V2Decoder: SnapshotDecoder {
             // No: what is left is a torn tail (or damage running to the end); either way it
             // is cut, and damage is reported.
             if let start = damageStart {
-                let end = bufferOffset + Int64(buffer.count)
-                visit(.skipped(offset: start, length: end - start, reason: "damaged records up to the end of the file"))
+                let end = base + Int64(bytes.count)
+                visitor.skipped(offset: start, length: end - start, reason: "damaged records up to the end of the file")
                 damageStart = nil
             }
-            position = buffer.count
+            position = bytes.count
             break
         }
-        buffer.removeSubrange(0..<position)
-        bufferOffset += Int64(position)
+        return position
     }
 
     private enum Candidate {
-        case valid(SnapshotRecord, length: Int)
+        case valid(RecordView, length: Int)
         case invalid
         case incomplete
     }
 
-    /// Whether a valid record starts at `position`.
-    private mutating func record(at position: Int) -> Candidate {
-        let available = buffer.count - position
+    /// Whether a valid record starts at `position` of `bytes`.
+    private mutating func record(at position: Int, in bytes: UnsafeRawBufferPointer) -> Candidate {
+        let available = bytes.count - position
         guard available >= V2Format.recordOverhead else { return .incomplete }
-        return buffer.withUnsafeBytes { raw in
-            let length = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt32.self)))
-            let type = raw[position + 4]
-            guard length <= V2Format.maxPayload, V2Format.RecordType(rawValue: type) != nil else { return .invalid }
-            let total = length + V2Format.recordOverhead
-            guard available >= total else { return .incomplete }
-            if damageStart != nil {
-                guard resyncBudget >= length else { return .invalid }
-                resyncBudget -= length
-            }
-            let covered = UnsafeRawBufferPointer(rebasing: raw[position..<(position + 5 + length)])
-            let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position + 5 + length, as: UInt32.self))
-            guard CRC32C.checksum(covered) == stored else { return .invalid }
-            let payload = UnsafeRawBufferPointer(rebasing: raw[(position + 5)..<(position + 5 + length)])
-            guard let record = V2Format.decodePayload(type: type, payload) else { return .invalid }
-            return .valid(record, length: total)
+        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self)))
+        let type = bytes[position + 4]
+        guard length <= V2Format.maxPayload, V2Format.RecordType(rawValue: type) != nil else { return .invalid }
+        let total = length + V2Format.recordOverhead
+        guard available >= total else { return .incomplete }
+        if damageStart != nil {
+            guard resyncBudget >= length else { return .invalid }
+            resyncBudget -= length
         }
+        let covered = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + 5 + length)])
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 5 + length, as: UInt32.self))
+        guard CRC32C.checksum(covered) == stored else { return .invalid }
+        let payload = UnsafeRawBufferPointer(rebasing: bytes[(position + 5)..<(position + 5 + length)])
+        guard let record = V2Format.decodePayloadView(type: type, payload) else { return .invalid }
+        return .valid(record, length: total)
     }
 
-    private mutating func nextValidRecord(after position: Int) -> Int? {
+    private mutating func nextValidRecord(after position: Int, in bytes: UnsafeRawBufferPointer) -> Int? {
         var candidate = position + 1
-        while candidate + V2Format.recordOverhead <= buffer.count {
-            if case .valid = record(at: candidate) { return candidate }
+        while candidate + V2Format.recordOverhead <= bytes.count {
+            if case .valid = record(at: candidate, in: bytes) { return candidate }
             candidate += 1
         }
         return nil
     }
 
-    private mutating func closeDamage(at position: Int, _ visit: (ReplayItem) -> Void) {
+    private mutating func closeDamage<V: ReplayVisitor>(at end: Int64, _ visitor: inout V) {
         guard let start = damageStart else { return }
-        let end = bufferOffset + Int64(position)
-        visit(.skipped(offset: start, length: end - start, reason: "checksum mismatch"))
+        visitor.skipped(offset: start, length: end - start, reason: "checksum mismatch")
         damageStart = nil
     }
 
-    private mutating func readHeader(_ visit: (ReplayItem) -> Void) {
+    private mutating func readHeader<V: ReplayVisitor>(_ bytes: UnsafeRawBufferPointer, _ visitor: inout V) {
         headerRead = true
         let size = V2Format.headerSize
-        guard buffer.count >= size else {
-            visit(.skipped(offset: 0, length: Int64(buffer.count), reason: "incomplete header"))
+        guard bytes.count >= size else {
+            visitor.skipped(offset: 0, length: Int64(bytes.count), reason: "incomplete header")
             return
         }
-        let valid: Bool = buffer.withUnsafeBytes { raw in
-            let stored = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: size - 4, as: UInt32.self))
-            return raw[0..<8].elementsEqual(V2Format.magic)
-                && UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self)) == V2Format.version
-                && CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<(size - 4)])) == stored
-        }
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: size - 4, as: UInt32.self))
+        let valid = bytes[0..<8].elementsEqual(V2Format.magic)
+            && UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt16.self)) == V2Format.version
+            && CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<(size - 4)])) == stored
         if valid {
-            createdAt = buffer.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 12, as: UInt64.self)) }
-            visit(.ignored(offset: 0))
+            createdAt = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
+            visitor.ignored(offset: 0)
         } else {
-            visit(.skipped(offset: 0, length: Int64(size), reason: "damaged header"))
+            visitor.skipped(offset: 0, length: Int64(size), reason: "damaged header")
         }
     }
 }

@@ -63,23 +63,30 @@ public enum V2Format {
         appendLE(buffer[start...].withUnsafeBytes { CRC32C.checksum($0) }, to: &buffer)
     }
 
+    /// The most bytes one record (or the header) takes.
+    static let maxRecordSize = maxPayload + recordOverhead
+
     /// Decodes a payload whose checksum already verified; nil when its layout is wrong.
     static func decodePayload(type: UInt8, _ payload: UnsafeRawBufferPointer) -> SnapshotRecord? {
+        decodePayloadView(type: type, payload)?.record
+    }
+
+    /// `decodePayload` without Strings: the view borrows `payload`.
+    static func decodePayloadView(type: UInt8, _ payload: UnsafeRawBufferPointer) -> RecordView? {
         guard let kind = RecordType(rawValue: type) else { return nil }
         switch kind {
         case .alive:
             guard payload.count >= 4 else { return nil }
             let nameLength = Int(UInt32(littleEndian: payload.loadUnaligned(as: UInt32.self)))
             guard nameLength <= payload.count - 4 else { return nil }
-            let name = String(decoding: payload[4..<(4 + nameLength)], as: UTF8.self)
-            let address = String(decoding: payload[(4 + nameLength)...], as: UTF8.self)
-            return .alive(name: name, address: address)
+            return .alive(name: UnsafeRawBufferPointer(rebasing: payload[4..<(4 + nameLength)]),
+                          address: UnsafeRawBufferPointer(rebasing: payload[(4 + nameLength)...]))
         case .notAlive:
-            return .notAlive(name: String(decoding: payload, as: UTF8.self))
+            return .notAlive(name: payload)
         case .clock, .eventClock, .queryClock:
             guard payload.count == 8 else { return nil }
             let n = UInt64(littleEndian: payload.loadUnaligned(as: UInt64.self))
-            return kind == .clock ? .clock(n) : kind == .eventClock ? .eventClock(n) : .queryClock(n)
+            return .clock(kind == .clock ? .clock : kind == .eventClock ? .eventClock : .queryClock, n)
         case .leave:
             return payload.isEmpty ? .leave : nil
         }

@@ -27,7 +27,7 @@ C_FLAGS=(-O1 -g -fsanitize=fuzzer-no-link,address -fno-omit-frame-pointer)
 HTTP_SOURCES="HTTPRequestParser RequestHeadScanner HTTPParserLimits HTTPParseError HTTPParseEvent
               HTTPRequest HTTPHeaders RequestTarget ASCIIBytes HTTPCharacterClass"
 EVENT_CORE_SOURCES="SnapshotEvent Member IPAddress"
-V2_CORE_SOURCES="V2Decoder V2Format CRC32C SnapshotRecord ReplayItem SnapshotEncoder ReplayReport
+V2_CORE_SOURCES="V2Decoder V2Format CRC32C SnapshotRecord ReplayItem SnapshotEncoder ReplayReport RecordView ReplayVisitor
                  V1Format V1Decoder"
 
 paths() { # DIR NAMES... -> DIR/NAME.swift ...
