@@ -87,6 +87,10 @@ public struct IPAddress: Hashable, Sendable {
 
     /// Go's `net.TCPAddr{IP, Port}.String()`: `10.0.0.1:7946`, `[fe80::1]:7946`.
     public func goHostPort(port: UInt16) -> String {
+        if isIPv4 {
+            // The common case, written straight into the String: one allocation at most.
+            return String(unsafeUninitializedCapacity: Self.maxIPv4HostPort) { writeIPv4HostPort(port: port, into: $0) }
+        }
         var buffer: [UInt8] = []
         buffer.reserveCapacity(48)
         let v4 = isIPv4
@@ -96,6 +100,31 @@ public struct IPAddress: Hashable, Sendable {
         buffer.append(UInt8(ascii: ":"))
         Self.appendDecimal(UInt32(port), to: &buffer)
         return String(decoding: buffer, as: UTF8.self)
+    }
+
+    /// Whether `text` is `goHostPort(port:)`, without building that String (IPv4 compared in
+    /// place; the writer uses it to keep a node's address String when a join repeats it).
+    public func isGoHostPort(_ text: String, port: UInt16) -> Bool {
+        guard isIPv4 else { return text == goHostPort(port: port) }
+        var text = text
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maxIPv4HostPort) { out in
+            let count = writeIPv4HostPort(port: port, into: out)
+            return text.withUTF8 { $0.elementsEqual(UnsafeBufferPointer(rebasing: out[..<count])) }
+        }
+    }
+
+    /// `255.255.255.255:65535`
+    private static let maxIPv4HostPort = 21
+
+    /// Writes the dotted quad and port; returns the count written (at most `maxIPv4HostPort`).
+    private func writeIPv4HostPort(port: UInt16, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        var n = 0
+        for shift in stride(from: 24, through: 0, by: -8) {
+            n = Self.writeDecimal(UInt32(truncatingIfNeeded: low >> UInt64(shift)) & 0xFF, into: out, at: n)
+            out[n] = shift > 0 ? UInt8(ascii: ".") : UInt8(ascii: ":")
+            n += 1
+        }
+        return Self.writeDecimal(UInt32(port), into: out, at: n)
     }
 
     private func appendGoString(to buffer: inout [UInt8]) {
@@ -138,6 +167,19 @@ public struct IPAddress: Hashable, Sendable {
             }
             k += 1
         }
+    }
+
+    /// Writes `value` in decimal at `start`; returns the index after its last digit.
+    private static func writeDecimal(_ value: UInt32, into out: UnsafeMutableBufferPointer<UInt8>, at start: Int) -> Int {
+        var digits = 1, rest = value
+        while rest >= 10 { rest /= 10; digits += 1 }
+        var index = start + digits, remaining = value
+        repeat {
+            index -= 1
+            out[index] = UInt8(truncatingIfNeeded: remaining % 10) + 0x30
+            remaining /= 10
+        } while remaining > 0
+        return start + digits
     }
 
     private static func appendDecimal(_ value: UInt32, to buffer: inout [UInt8]) {

@@ -42,6 +42,12 @@ public struct SnapshotState: Sendable, Equatable {
             switch kind {
             case .join:
                 for member in members {
+                    // A node mostly rejoins at the address it had: keep that String (and the
+                    // tree as it is) rather than build an equal one.
+                    if let known = aliveNodes[member.name], member.address.isGoHostPort(known, port: member.port) {
+                        emit(.alive(name: member.name, address: known))
+                        continue
+                    }
                     let address = member.recordedAddress
                     aliveNodes[member.name] = address
                     emit(.alive(name: member.name, address: address))

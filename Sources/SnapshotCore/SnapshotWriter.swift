@@ -145,18 +145,29 @@ final class SnapshotWriter: @unchecked Sendable {
         // batch's first change to each node copies it (buffered mode never rolls back).
         let stateBefore = configuration.durability == .fsync ? state : nil, clockBefore = clock
         let pendingBefore = pending.count, recordsBefore = pendingRecords, tailBefore = tail.count
-        var refused: [Submission] = []
-        var applied: [Submission] = []
-        applied.reserveCapacity(batch.count)
-        for submission in batch {
-            if state.leaving {
-                refused.append(submission)
-                continue
+        // Events never change `leaving` (only a leave item does): a batch is all taken or all refused.
+        let applied = state.leaving ? [] : batch
+        let refused = state.leaving ? batch : []
+        if !applied.isEmpty {
+            // The state, clock and buffer are moved into locals for the loop: plain value
+            // mutation, instead of an exclusivity check on the writer's properties per record.
+            var batchState = state, batchClock = clock, bytes = pending, records = 0
+            state = SnapshotState()
+            pending = []
+            let encoder = self.encoder
+            for submission in applied {
+                for event in submission.events {
+                    batchState.apply(event, clock: &batchClock) { record in
+                        encoder.encode(record, into: &bytes)
+                        records += 1
+                    }
+                }
             }
-            for event in submission.events {
-                state.apply(event, clock: &clock) { encode($0) }
-            }
-            applied.append(submission)
+            if compaction != nil { tail.append(contentsOf: bytes[pendingBefore...]) }
+            state = batchState
+            clock = batchClock
+            pending = bytes
+            pendingRecords += records
         }
         for submission in refused {
             observer.refused(count: submission.events.count, reason: .leaving)
