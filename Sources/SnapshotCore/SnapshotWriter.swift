@@ -1,3 +1,4 @@
+import DequeModule
 import Dispatch
 import Foundation
 import Synchronization
@@ -109,7 +110,7 @@ final class SnapshotWriter: @unchecked Sendable {
         }
     }
 
-    private func process(_ items: [WorkItem]) {
+    private func process(_ items: Deque<WorkItem>) {
         var batch: [Submission] = []
         for item in items {
             switch item {
