@@ -109,7 +109,10 @@ public struct IPAddress: Hashable, Sendable {
         var text = text
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maxIPv4HostPort) { out in
             let count = writeIPv4HostPort(port: port, into: out)
-            return text.withUTF8 { $0.elementsEqual(UnsafeBufferPointer(rebasing: out[..<count])) }
+            return text.withUTF8 { bytes in
+                guard bytes.count == count, let a = bytes.baseAddress, let b = out.baseAddress else { return false }
+                return memcmp(a, b, count) == 0
+            }
         }
     }
 
