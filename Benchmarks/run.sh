@@ -15,6 +15,7 @@
 #
 # Environment (defaults in brackets; BENCH_QUICK=1 shrinks everything for a trial run):
 #   BENCH_RUNS [3]  BENCH_ENGINE_EVENTS [1000000]  BENCH_ENGINE_INFLIGHT [64]  BENCH_ENGINE_BATCH [1]
+#   BENCH_ENGINE_FSYNC_INFLIGHT [2048: Go serf's eventChSize, the events its snapshotter has outstanding]
 #   BENCH_REPLAY_RECORDS [1000000]  BENCH_STALL_NODES [100000]  BENCH_HTTP_SECONDS [5]
 #   BENCH_WRK_THREADS [1]  BENCH_NDJSON_BATCH [1000]  BENCH_LAT_RATE [20000]  BENCH_LAT_SECONDS [10]
 #   BENCH_LAT_CONNS [32]  BENCH_OVERLOAD_SECONDS [60]  BENCH_OVERLOAD_WARMUP [10]
@@ -36,6 +37,7 @@ q() { if [ "$QUICK" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 RUNS=${BENCH_RUNS:-3}
 ENGINE_EVENTS=${BENCH_ENGINE_EVENTS:-$(q 1000000 200000)}
 ENGINE_INFLIGHT=${BENCH_ENGINE_INFLIGHT:-64}
+ENGINE_FSYNC_INFLIGHT=${BENCH_ENGINE_FSYNC_INFLIGHT:-2048}
 ENGINE_BATCH=${BENCH_ENGINE_BATCH:-1}
 REPLAY_RECORDS=${BENCH_REPLAY_RECORDS:-$(q 1000000 200000)}
 STALL_NODES=${BENCH_STALL_NODES:-100000}
@@ -242,20 +244,28 @@ TS=$(date +%s)
 
 # ------------------------------------------------------------------ engine, in process
 if want engine; then
-    log "engine in-process: $ENGINE_EVENTS events, in flight $ENGINE_INFLIGHT, batch $ENGINE_BATCH; Swift buffered, Go serf, Swift fsync; $RUNS runs"
+    log "engine in-process: $ENGINE_EVENTS events, batch $ENGINE_BATCH; Swift buffered ($ENGINE_INFLIGHT in flight), Go serf, Swift fsync ($ENGINE_FSYNC_INFLIGHT and $ENGINE_INFLIGHT in flight); $RUNS runs"
     for run in $(seq "$RUNS"); do
         for workload in user member; do
-            for mode in buffered go fsync; do
+            for mode in buffered go fsync fsync-small; do
                 if [ $mode = go ]; then
                     note "engine-go" "$GOSNAP" bench throughput --workload "$workload" --events "$ENGINE_EVENTS" --dir "$WORK/tmp"
                     "$GOSNAP" bench throughput --workload "$workload" --events "$ENGINE_EVENTS" --dir "$WORK/tmp" |
                         record "engine.go.buffered.$workload" "$run"
-                else
-                    note "engine-swift" "$ENGINE_BENCH" --events "$ENGINE_EVENTS" --in-flight "$ENGINE_INFLIGHT" --batch "$ENGINE_BATCH" --mode "$mode" --workload "$workload" --json 1 --dir "$WORK/tmp/engine"
-                    "$ENGINE_BENCH" --events "$ENGINE_EVENTS" --in-flight "$ENGINE_INFLIGHT" --batch "$ENGINE_BATCH" \
-                        --mode "$mode" --workload "$workload" --json 1 --dir "$WORK/tmp/engine" |
-                        record "engine.swift.$mode.$workload" "$run"
+                    continue
                 fi
+                # fsync mode completes a submission only once durable, so what it takes a second
+                # depends on how many are outstanding: the target row uses as many as Go serf's
+                # snapshotter holds (its 2048-event channel); 64 is reported beside it.
+                inflight=$ENGINE_INFLIGHT key=$mode engine_mode=$mode
+                case $mode in
+                    fsync) inflight=$ENGINE_FSYNC_INFLIGHT ;;
+                    fsync-small) engine_mode=fsync key="fsync$ENGINE_INFLIGHT" ;;
+                esac
+                note "engine-swift" "$ENGINE_BENCH" --events "$ENGINE_EVENTS" --in-flight "$inflight" --batch "$ENGINE_BATCH" --mode "$engine_mode" --workload "$workload" --json 1 --dir "$WORK/tmp/engine"
+                "$ENGINE_BENCH" --events "$ENGINE_EVENTS" --in-flight "$inflight" --batch "$ENGINE_BATCH" \
+                    --mode "$engine_mode" --workload "$workload" --json 1 --dir "$WORK/tmp/engine" |
+                    record "engine.swift.$key.$workload" "$run"
             done
         done
     done
@@ -288,6 +298,11 @@ if want stall; then
     if [ $EXTRA = 1 ]; then
         log "compaction stall: $STALL_NODES alive nodes, 3 compactions a run, fsync and buffered; $RUNS runs"
         for run in $(seq "$RUNS"); do
+            # The disk's own longest fdatasync over as many syncs, just before: no writer can
+            # answer faster than the disk syncs, so that is the floor of the longest gap.
+            mkdir -p "$WORK/tmp/stall"
+            note fsyncfloor "$WORK/bin/fsyncfloor" "$WORK/tmp/stall" 10000 100
+            "$WORK/bin/fsyncfloor" "$WORK/tmp/stall" 10000 100 | record stall.floor "$run"
             for mode in fsync buffered; do
                 note "stall" "$ENGINE_BENCH" --compaction-stall --nodes "$STALL_NODES" --compactions 3 --mode "$mode" --dir "$WORK/tmp/stall"
                 "$ENGINE_BENCH" --compaction-stall --nodes "$STALL_NODES" --compactions 3 --mode "$mode" --dir "$WORK/tmp/stall" |
@@ -477,12 +492,14 @@ meta = {
     "ndjson_batch": $NDJSON_BATCH,
     "latency_rate": $LAT_RATE,
     "stall_nodes": $STALL_NODES,
+    "engine_inflight": $ENGINE_INFLIGHT,
+    "engine_fsync_inflight": $ENGINE_FSYNC_INFLIGHT,
     "replay_records": $REPLAY_RECORDS,
     "extra_missing": "$( [ $EXTRA = 1 ] && echo n/a || echo "$EXTRA_MISSING" )",
     "skipped": $skipped_json,
     "commands_file": "$COMMANDS",
     "method": [
-        "Engine: snapshot-bench builds $ENGINE_EVENTS events first (user: rising ltime; member: joins over 5,000 names, every tenth a failure, ltime i+1), then keeps $ENGINE_INFLIGHT submissions of $ENGINE_BATCH event(s) outstanding until all complete and the engine is closed. Go: gosnap bench feeds the same mix to serf.NewSnapshotter (minCompactSize huge), paced so teeStream never drops (sends only while len(inCh)+len(streamCh)+2 <= 2048), clock stopped after Wait() (final flush + fsync); the lines written are counted to prove nothing was dropped. Go witnesses the member clock in the producer, and writes a clock line only when its clock moved since the last one; snapshotd writes one per member event.",
+        "Engine: snapshot-bench builds $ENGINE_EVENTS events first (user: rising ltime; member: joins over 5,000 names, every tenth a failure, ltime i+1), then keeps $ENGINE_INFLIGHT submissions of $ENGINE_BATCH event(s) outstanding (fsync mode: $ENGINE_FSYNC_INFLIGHT, the events Go serf\'s snapshotter holds in its channel, eventChSize; and $ENGINE_INFLIGHT, reported) until all complete and the engine is closed. Go: gosnap bench feeds the same mix to serf.NewSnapshotter (minCompactSize huge), paced so teeStream never drops (sends only while len(inCh)+len(streamCh)+2 <= 2048), clock stopped after Wait() (final flush + fsync); the lines written are counted to prove nothing was dropped. Go witnesses the member clock in the producer, and writes a clock line only when its clock moved since the last one; snapshotd writes one per member event.",
         "Replay: the engine bench writes a $REPLAY_RECORDS-record file (joins over 5,000 names, every tenth failed, a clock every 100) as v1 and as v2; Go serf replays the v1 file (time of serf.NewSnapshotter on a fresh copy), snapshotd's replayer both (as the engine opens a file, mmap). Page cache warm for all.",
         "Stall: $STALL_NODES alive nodes, then $ENGINE_INFLIGHT single-event submissions kept outstanding (joins/failures over the alive set); 3 compactions a run via engine.compact(); every completion is timestamped; the figure is the longest gap between consecutive completions overlapping a compaction, beside the same measure outside.",
         "HTTP: wrk -t$WRK_THREADS, keep-alive, POST /v1/events with one 92-byte member-join (application/json), ${HTTP_SECONDS}s a run after a 1 s warm-up, servers started once and hit in turn (snapshotd, nginx, Hummingbird) for -c8 then -c64. snapshotd in fsync mode answers 200 only once durable; nginx (one worker) returns 204 and discards the body; Hummingbird collects the body and returns 204. Runs with non-2xx answers are excluded from medians.",

@@ -173,11 +173,14 @@ enum CompactionStall {
         let count = min(recorded.load(ordering: .relaxed), capacity)
         var times = Array(UnsafeBufferPointer(start: stamps, count: count))
         times.sort()
-        // Gaps between consecutive completions whose interval overlaps a window.
-        func gaps(from: UInt64, to: UInt64) -> [UInt64] {
+        // Gaps between consecutive completions whose interval overlaps [from, to] (during a
+        // compaction), or lies wholly inside it (outside one: a gap that ends after a
+        // compaction finished belongs to the compaction, and is not counted twice).
+        func gaps(from: UInt64, to: UInt64, wholly: Bool = false) -> [UInt64] {
             var found: [UInt64] = []
-            for k in 1..<max(times.count, 1) where times[k] >= from && times[k - 1] <= to {
-                found.append(times[k] - times[k - 1])
+            for k in 1..<max(times.count, 1) {
+                let inside = wholly ? times[k - 1] >= from && times[k] <= to : times[k] >= from && times[k - 1] <= to
+                if inside { found.append(times[k] - times[k - 1]) }
             }
             return found.sorted()
         }
@@ -190,10 +193,10 @@ enum CompactionStall {
         }
         let firstStamp = times.first ?? 0
         var during: [UInt64] = []
-        var outside = gaps(from: firstStamp + 300_000_000, to: windows[0].start)  // skip 0.3 s of warm-up
+        var outside = gaps(from: firstStamp + 300_000_000, to: windows[0].start, wholly: true)  // skip 0.3 s of warm-up
         for (k, window) in windows.enumerated() {
             during += gaps(from: window.start, to: window.end)
-            outside += gaps(from: window.end, to: k + 1 < windows.count ? windows[k + 1].start : window.end + 250_000_000)
+            outside += gaps(from: window.end, to: k + 1 < windows.count ? windows[k + 1].start : window.end + 250_000_000, wholly: true)
         }
         during.sort()
         outside.sort()
