@@ -8,7 +8,7 @@ extension String {
 }
 
 extension Collection where Element == UInt8 {
-    public func asciiCaseInsensitiveEquals<Other: Collection>(_ other: Other) -> Bool where Other.Element == UInt8 {
+    internal func asciiCaseInsensitiveEquals<Other: Collection>(_ other: Other) -> Bool where Other.Element == UInt8 {
         guard self.count == other.count else { return false }
         var index = self.startIndex
         var otherIndex = other.startIndex
@@ -28,7 +28,7 @@ extension Collection where Element == UInt8 {
 }
 
 /// The slice without leading and trailing optional whitespace (SP / HTAB).
-public func trimmedOWS<C: BidirectionalCollection>(_ bytes: C) -> C.SubSequence where C.Element == UInt8 {
+internal func trimmedOWS<C: BidirectionalCollection>(_ bytes: C) -> C.SubSequence where C.Element == UInt8 {
     var start = bytes.startIndex
     var end = bytes.endIndex
     while start != end, bytes[start] == 0x20 || bytes[start] == 0x09 {

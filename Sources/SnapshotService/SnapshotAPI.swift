@@ -197,10 +197,28 @@ public final class SnapshotAPI: Sendable {
     /// trimmed, case ignored) is `application/json` or `application/x-ndjson`. Compared byte by
     /// byte, without allocating: this runs once per ingest request.
     static func eventFormat(contentType header: String?) -> EventDecoder.Format? {
-        guard let header else { return nil }
-        let type = trimmedOWS(header.utf8.prefix { $0 != UInt8(ascii: ";") })
-        if type.asciiCaseInsensitiveEquals("application/json".utf8) { return .single }
-        if type.asciiCaseInsensitiveEquals("application/x-ndjson".utf8) { return .ndjson }
-        return nil
+        guard var header else { return nil }
+        return header.withUTF8 { bytes -> EventDecoder.Format? in
+            var end = bytes.firstIndex(of: UInt8(ascii: ";")) ?? bytes.count
+            var start = 0
+            while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
+            while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+            let type = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            if Self.equalsLowercased(type, "application/json") { return .single }
+            if Self.equalsLowercased(type, "application/x-ndjson") { return .ndjson }
+            return nil
+        }
+    }
+
+    /// ASCII case-insensitive equality with a lower-case literal.
+    private static func equalsLowercased(_ bytes: UnsafeBufferPointer<UInt8>, _ lower: StaticString) -> Bool {
+        guard bytes.count == lower.utf8CodeUnitCount else { return false }
+        let expected = lower.utf8Start
+        for i in 0..<bytes.count {
+            let byte = bytes[i]
+            let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            if folded != expected[i] { return false }
+        }
+        return true
     }
 }
