@@ -132,7 +132,8 @@ public final class SnapshotEngine: Sendable {
 
     // MARK: - Read side
 
-    /// A consistent copy of the engine's state and file, as of its last completed batch.
+    /// A consistent copy of the engine's state and file, as of the last batch written to the
+    /// file (in `buffered` mode up to a flush interval behind what was accepted).
     public var status: EngineStatus { writer.currentStatus }
 
     /// Events admitted and not yet taken by the writer.

@@ -177,10 +177,7 @@ final class SnapshotWriter: @unchecked Sendable {
         switch configuration.durability {
         case .buffered:
             if pending.count >= 1 << 20 { flushBuffered() }
-            // The state is published when it reaches the file (flushBuffered): a copy published
-            // now would share the alive set's tree, and the next batch would copy every node it
-            // touches (measured: half the writer's instructions on member events).
-            publish(state: false)
+            publish()  // the state itself once it reaches the file (flushBuffered)
             return true
         case .fsync:
             do {
@@ -268,10 +265,12 @@ final class SnapshotWriter: @unchecked Sendable {
         publish()
     }
 
-    /// Makes the writer's view readable by other threads. `state: false` leaves the published
-    /// state as it was (buffered batches not yet written).
-    private func publish(state includeState: Bool = true) {
-        let snapshot = includeState ? state : nil, bytes = fileBytes + Int64(pending.count), count = compactions
+    /// Makes the writer's view readable by other threads. The state is published only when it
+    /// is the file's (nothing pending): buffered batches show once written. That also keeps
+    /// the alive set's tree unshared between buffered batches: a published copy makes the next
+    /// batch copy every node it touches (measured: half the writer's instructions on member events).
+    private func publish() {
+        let snapshot = pending.isEmpty ? state : nil, bytes = fileBytes, count = compactions
         let error = lastError, compacting = compaction != nil
         status.withLock {
             if let snapshot { $0.state = snapshot }

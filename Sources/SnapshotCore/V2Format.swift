@@ -59,6 +59,13 @@ public enum V2Format {
         appendRecord(type, payloadCount: 8, into: &buffer) { $0.storeBytes(of: n.littleEndian, as: UInt64.self) }
     }
 
+    /// Whether an `alive` record for this node fits in a v2 record (a v1 file can hold longer
+    /// names than v2 records carry; the engine itself takes names of at most
+    /// `SnapshotEvent.maxNameBytes`).
+    public static func fits(name: String, address: String) -> Bool {
+        4 + name.utf8.count + address.utf8.count <= maxPayload
+    }
+
     /// Zero bytes to grow a buffer by a whole record at once.
     private static let zeros = [UInt8](repeating: 0, count: maxRecordSize)
 
@@ -70,7 +77,13 @@ public enum V2Format {
                                      _ writePayload: (UnsafeMutableRawBufferPointer) -> Void) {
         let start = buffer.count
         let total = payloadCount + recordOverhead
-        buffer.append(contentsOf: zeros[..<total])  // contiguous: one memcpy, unlike a repeated element
+        if total <= zeros.count {
+            buffer.append(contentsOf: zeros[..<total])  // contiguous: one memcpy, unlike a repeated element
+        } else {
+            // Longer than a record may be: written all the same (replay reports it as damage);
+            // `fits(name:address:)` is how a caller avoids it.
+            buffer.append(contentsOf: repeatElement(0, count: total))
+        }
         buffer.withUnsafeMutableBytes { raw in
             let record = UnsafeMutableRawBufferPointer(rebasing: raw[start..<(start + total)])
             record.storeBytes(of: UInt32(payloadCount).littleEndian, toByteOffset: 0, as: UInt32.self)

@@ -55,10 +55,13 @@ public final class SnapshotAPI: Sendable {
         var hooks = HTTPServerHooks()
         let metrics = self.metrics
         let known = Set(Self.routes.map(\.path))
+        // Labels from a fixed set, so that clients cannot grow the series without bound.
+        let methods: Set = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
         hooks.connectionOpened = { metrics.connectionOpened() }
         hooks.connectionClosed = { metrics.connectionClosed() }
         hooks.responseSent = { method, path, status, seconds in
-            metrics.responded(method: method, route: known.contains(path) ? path : "other", status: status, seconds: seconds)
+            metrics.responded(method: methods.contains(method) ? method : "other",
+                              route: known.contains(path) ? path : "other", status: status, seconds: seconds)
         }
         return hooks
     }

@@ -113,6 +113,12 @@ struct Convert: ParsableCommand {
         guard let format = SnapshotFormat(rawValue: to) else { throw ValidationError("--to must be v1 or v2") }
         if OfflineTool.sameFile(input, output) { throw ValidationError("refusing to overwrite the input \(input)") }
         let (state, report) = try OfflineTool.replay(input, rejoinAfterLeave: false)
+        if format == .v2 {
+            let tooLong = state.aliveNodes.filter { !V2Format.fits(name: $0.key, address: $0.value) }
+            if !tooLong.isEmpty {
+                throw ValidationError("\(tooLong.count) node name(s) are too long for a v2 record (at most \(V2Format.maxPayload - 4) bytes of name and address): \(input) cannot be converted to v2")
+            }
+        }
         if !report.isClean {
             FileHandle.standardError.write(Data("snapshotd convert: \(input) has \(report.skipped.count) damaged region(s); converting what was recovered\n".utf8))
         }

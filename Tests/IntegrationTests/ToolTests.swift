@@ -453,6 +453,25 @@ import Glibc
         #expect(!Self.exists(out) && !Self.exists(out + ".tmp"))
     }
 
+    /// A Go (v1) file may hold a name longer than a v2 record carries: converting it to v2 is
+    /// refused with a message (no crash, nothing left behind); to v1 it goes through.
+    @Test func convertRefusesNamesTooLongForV2() throws {
+        let (path, _) = try Self.serverFile(format: "v2", events: Array(Self.mixedEvents.prefix(5)))
+        let dir = (path as NSString).deletingLastPathComponent
+        let input = dir + "/long-name-v1"
+        let longName = String(repeating: "n", count: 70_000)
+        try Self.write(Array("alive: short 10.0.0.1:7946\nalive: \(longName) 10.0.0.2:7946\nclock: 3\n".utf8), to: input)
+        let out = dir + "/long-name-v2"
+        let refused = try Self.run(["convert", "--to", "v2", input, out])
+        #expect(refused.exited && refused.status != 0, "\(refused)")
+        #expect(refused.stderr.contains("too long for a v2 record"), "\(refused)")
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("long-name-v2") }
+        #expect(left.isEmpty, "\(left)")
+        let asV1 = try Self.run(["convert", "--to", "v1", input, dir + "/long-name-copy"])
+        #expect(asV1.exited && asV1.status == 0, "\(asV1)")
+        #expect(try Self.inspect(dir + "/long-name-copy").state.alive_nodes.count == 2)
+    }
+
     /// convert writes OUT through a temporary file of its own: an input named OUT.tmp survives.
     @Test func convertNeverConsumesItsInput() throws {
         let (path, state) = try Self.serverFile(format: "v2", events: Array(Self.mixedEvents.prefix(5)))

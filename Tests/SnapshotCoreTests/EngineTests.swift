@@ -204,6 +204,49 @@ import Testing
         await engine.close()
     }
 
+    /// Submits and returns the result with the time the engine took to call back (measured in
+    /// the callback: an `await` may resume late when the test pool's threads are busy).
+    private func timedSubmit(_ engine: SnapshotEngine, _ events: [SnapshotEvent],
+                             deadline: DispatchTime = .distantFuture) -> (Result<Acknowledgement, SnapshotError>?, seconds: Double) {
+        let outcome = Mutex<(Result<Acknowledgement, SnapshotError>, UInt64)?>(nil)
+        let start = DispatchTime.now().uptimeNanoseconds
+        engine.submit(events, deadline: deadline) { result in
+            outcome.withLock { $0 = (result, DispatchTime.now().uptimeNanoseconds) }
+        }
+        _ = eventually(timeout: 10) { outcome.withLock { $0 != nil } }
+        guard let (result, end) = outcome.withLock({ $0 }) else { return (nil, .infinity) }
+        return (result, Double(end - start) / 1e9)
+    }
+
+    /// Buffered mode lets the writer sleep until a quarter of the queue has gathered; a
+    /// submission that finds no room must still wake it at once, not wait for its timer.
+    @Test func bufferedSubmissionThatDoesNotFitWakesTheWriter() async throws {
+        let engine = try open {
+            $0.durability = .buffered
+            $0.queueCapacity = 100
+            $0.flushInterval = 5
+        }
+        _ = timedSubmit(engine, (1...10).map { user(UInt64($0)) })
+        #expect(engine.queueDepth == 10)  // below a quarter: the writer sleeps on
+        let (result, seconds) = timedSubmit(engine, (11...105).map { user(UInt64($0)) }, deadline: .now() + .seconds(3))
+        guard case .success(let ack) = result else {
+            Issue.record("\(String(describing: result))")
+            return
+        }
+        #expect(ack.accepted == 95)
+        #expect(seconds < 2.5)  // the writer's timer is 5 s away
+        await engine.close()
+    }
+
+    /// An empty submission in fsync mode completes at once (it has nothing to sync).
+    @Test func emptySubmissionCompletesAtOnce() async throws {
+        let engine = try open { $0.flushInterval = 5 }
+        let (result, seconds) = timedSubmit(engine, [])
+        #expect(result == .success(Acknowledgement(accepted: 0, durable: true)))
+        #expect(seconds < 2.5)
+        await engine.close()
+    }
+
     /// The seed plan: 10k events from concurrent submitters under load, none lost.
     @Test func tenThousandConcurrentEventsNoneLost() async throws {
         let engine = try open { $0.queueCapacity = 256 }
