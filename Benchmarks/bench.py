@@ -7,6 +7,7 @@
                                                   {"key", "run", "data"}; exits 1 if none
   bench.py ndjson PATH COUNT                      writes COUNT member events as NDJSON
   bench.py alloc-deltas FILE                      per-interval deltas of alloccount readings
+  bench.py fsync-load BEFORE AFTER                snapshotd's fdatasyncs between two /metrics scrapes
   bench.py overload RESULTS CLIENT_OUT RSS_FILE EXPECT HTTP_JSON DISK_JSON SECONDS WARMUP CONNS DELAY_MS
                                                   records the overload run: RSS after warm-up
                                                   against the rest, 503s, and whether every name
@@ -66,6 +67,37 @@ def cmd_ndjson(args):
             f.write(json.dumps({"type": kind, "members": [
                 {"name": f"node-{n}", "addr": f"10.0.{n // 256}.{n % 256}", "port": 7946}],
                 "ltime": i + 1}, separators=(",", ":")) + "\n")
+
+
+def fsync_histogram(path):
+    """Cumulative bucket counts (le seconds -> count), sum and count of snapshotd_fsync_duration_seconds."""
+    buckets, total, count = {}, 0.0, 0
+    with open(path) as f:
+        for line in f:
+            if line.startswith("snapshotd_fsync_duration_seconds_bucket{"):
+                le = line.split('le="', 1)[1].split('"', 1)[0]
+                buckets[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+            elif line.startswith("snapshotd_fsync_duration_seconds_sum"):
+                total = float(line.rsplit(" ", 1)[1])
+            elif line.startswith("snapshotd_fsync_duration_seconds_count"):
+                count = int(float(line.rsplit(" ", 1)[1]))
+    return buckets, total, count
+
+
+def cmd_fsync_load(args):
+    """The fdatasyncs snapshotd made between two /metrics scrapes: count, mean, and the bucket
+    bound under which 50% and 99% of them fell."""
+    b0, s0, c0 = fsync_histogram(args[0])
+    b1, s1, c1 = fsync_histogram(args[1])
+    count = c1 - c0
+    if count <= 0:
+        die("fsync-load: no fdatasync between the two scrapes")
+    deltas = sorted((le, b1[le] - b0.get(le, 0)) for le in b1)
+    def bound(q):
+        return next((le for le, n in deltas if n >= q * count), float("inf"))
+    as_us = lambda le: None if le == float("inf") else round(le * 1e6, 1)
+    print(json.dumps({"syncs": count, "mean_us": round((s1 - s0) / count * 1e6, 1),
+                      "p50_bound_us": as_us(bound(0.5)), "p99_bound_us": as_us(bound(0.99))}))
 
 
 def cmd_alloc_deltas(args):
@@ -231,14 +263,18 @@ def cmd_report(args):
     floor99 = med("fsyncfloor", lambda d: d["p99_us"])
     floor50 = med("fsyncfloor", lambda d: d["p50_us"])
     rate = meta.get("latency_rate")
+    load_mean = med("latency.fsync_load", lambda d: d["mean_us"])
+    load_p99 = med("latency.fsync_load", lambda d: d["p99_bound_us"])
     table.append((f"durable-ack latency at {rate:,} req/s (open loop, from scheduled send), p99",
-                  fmt(lat, "µs"), f"fsync floor p50 {fmt(floor50, 'µs')}, p99 {fmt(floor99, 'µs')}; nginx at the same rate p99 {fmt(med('latency.nginx', lambda d: d['latency_us']['p99']), 'µs')}", "-", "p99 ≤ 1 ms",
+                  fmt(lat, "µs"), f"fsync floor p50 {fmt(floor50, 'µs')}, p99 {fmt(floor99, 'µs')}; fdatasync under this load (snapshotd's histogram) mean {fmt(load_mean, 'µs')}, 99% ≤ {fmt(load_p99, 'µs')}; nginx at the same rate p99 {fmt(med('latency.nginx', lambda d: d['latency_us']['p99']), 'µs')}", "-", "p99 ≤ 1 ms",
                   "n/a" if lat is None else ("yes" if lat <= 1000 else "NO")))
     details.append(("latency.ours p99 from scheduled send", fmt(lat, "µs"), runs("latency.ours", lambda d: d["latency_us"]["p99"], "µs")))
     details.append(("latency.ours p50 from scheduled send", fmt(med("latency.ours", lambda d: d["latency_us"]["p50"]), "µs"),
                     runs("latency.ours", lambda d: d["latency_us"]["p50"], "µs")))
     details.append(("latency.ours p99.9 from scheduled send", fmt(med("latency.ours", lambda d: d["latency_us"]["p999"]), "µs"),
                     runs("latency.ours", lambda d: d["latency_us"]["p999"], "µs")))
+    details.append(("latency.fsync_load: snapshotd's fdatasyncs during the run (count, mean, 50% / 99% under)", fmt(load_mean, "µs mean"),
+                    runs("latency.fsync_load", lambda d: f"{d['syncs']:,} syncs, mean {d['mean_us']} µs, {d['p50_bound_us']} / {d['p99_bound_us']} µs")))
     details.append(("latency.ours p99 service time (from actual send)", fmt(svc, "µs"), runs("latency.ours", lambda d: d["service_us"]["p99"], "µs")))
     details.append(("latency.ours achieved rate", fmt(med("latency.ours", lambda d: d["achieved_rate"]), "req/s"),
                     runs("latency.ours", lambda d: f"{d['achieved_rate']:,.0f} ({d['non2xx']} non-2xx, {d['errors']} errors)")))
@@ -357,7 +393,7 @@ def main():
     if len(sys.argv) < 2:
         die(__doc__)
     commands = {"port": cmd_port, "record": cmd_record, "ndjson": cmd_ndjson,
-                "alloc-deltas": cmd_alloc_deltas, "overload": cmd_overload, "report": cmd_report}
+                "alloc-deltas": cmd_alloc_deltas, "fsync-load": cmd_fsync_load, "overload": cmd_overload, "report": cmd_report}
     if sys.argv[1] not in commands:
         die(__doc__)
     commands[sys.argv[1]](sys.argv[2:])

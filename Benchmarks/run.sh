@@ -359,10 +359,19 @@ if want latency; then
         "$WORK/bin/fsyncfloor" "$WORK/tmp/latency" 2000 100 | record fsyncfloor "$run"
         for target in "ours $P" "nginx $P_NGINX"; do
             set -- $target
+            # snapshotd's own fdatasync histogram around the run: the disk's latency under this
+            # very load, which bounds a durable ack (a request that arrives during a sync waits
+            # for it and for its own).
+            [ "$1" = ours ] && curl -sf "http://127.0.0.1:$2/metrics" >"$WORK/logs/metrics-before-$run.txt"
             note ratecli "$WORK/bin/ratecli" 127.0.0.1 "$2" "$LAT_RATE" "$LAT_SECONDS" "$LAT_CONNS" "$warm" "$ONE" application/json
             "$WORK/bin/ratecli" 127.0.0.1 "$2" "$LAT_RATE" "$LAT_SECONDS" "$LAT_CONNS" "$warm" "$ONE" application/json \
                 >"$WORK/logs/ratecli-$1-$run.json" || die "ratecli reported connection errors: $(cat "$WORK/logs/ratecli-$1-$run.json")"
             record "latency.$1" "$run" <"$WORK/logs/ratecli-$1-$run.json"
+            if [ "$1" = ours ]; then
+                curl -sf "http://127.0.0.1:$2/metrics" >"$WORK/logs/metrics-after-$run.txt"
+                python3 "$BENCH/bench.py" fsync-load "$WORK/logs/metrics-before-$run.txt" "$WORK/logs/metrics-after-$run.txt" |
+                    record latency.fsync_load "$run"
+            fi
         done
     done
     stop_server "$PID_NGINX"
