@@ -345,7 +345,8 @@ def cmd_report(args):
     w = out.append
     w("# Benchmarks\n")
     w(f"Written by `make bench` (Benchmarks/run.sh) on {meta['date']}. Every comparison ran in this one run, "
-      f"interleaved (A, B, A, B…); figures are medians of {meta['runs']} runs unless noted.\n")
+      f"interleaved (A, B, A, B…); figures are medians of {meta['runs']} runs "
+      f"({meta.get('engine_runs', meta['runs'])} for the in-process engine rows) unless noted.\n")
     if meta.get("quick"):
         w("**QUICK MODE (BENCH_QUICK=1): short, noisy trial runs that prove the harness works. Not results.**\n")
     w("## Machine\n")
