@@ -268,7 +268,7 @@ final class SnapshotWriter: @unchecked Sendable {
     /// Makes the writer's view readable by other threads. The state is published only when it
     /// is the file's (nothing pending): buffered batches show once written. That also keeps
     /// the alive set's tree unshared between buffered batches: a published copy makes the next
-    /// batch copy every node it touches (measured: half the writer's instructions on member events).
+    /// batch copy every node it touches (measured: a sixth of the writer's instructions on member events).
     private func publish() {
         let snapshot = pending.isEmpty ? state : nil, bytes = fileBytes, count = compactions
         let error = lastError, compacting = compaction != nil
