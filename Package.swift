@@ -72,10 +72,11 @@ let package = Package(
         ),
         // libcurl (Debian libcurl4-openssl-dev): the integration tests' HTTP client.
         .systemLibrary(name: "CCurl", path: "Tests/CCurl"),
-        .testTarget(name: "SnapshotCoreTests", dependencies: ["SnapshotCore"], swiftSettings: strict),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "SnapshotCoreTests", dependencies: ["SnapshotCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strict),
-        .testTarget(name: "SnapshotServiceTests", dependencies: ["SnapshotService"], swiftSettings: strict),
-        .testTarget(name: "IntegrationTests", dependencies: ["CCurl"], swiftSettings: strict),
+        .testTarget(name: "SnapshotServiceTests", dependencies: ["SnapshotService", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "IntegrationTests", dependencies: ["CCurl", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

@@ -79,27 +79,20 @@ public struct IPAddress: Hashable, Sendable {
     /// Go's `net.IP.String()`: dotted quad, or RFC 5952 IPv6 where the first longest run of two
     /// or more zero groups becomes `::` and hex digits are lower case.
     public var goString: String {
+        if isIPv4 {
+            return String(unsafeUninitializedCapacity: 15) { writeIPv4(into: $0) }  // 255.255.255.255
+        }
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(48)
-        appendGoString(to: &buffer)
+        buffer.reserveCapacity(39)
+        appendIPv6(to: &buffer)
         return String(decoding: buffer, as: UTF8.self)
     }
 
     /// Go's `net.TCPAddr{IP, Port}.String()`: `10.0.0.1:7946`, `[fe80::1]:7946`.
     public func goHostPort(port: UInt16) -> String {
-        if isIPv4 {
-            // The common case, written straight into the String: one allocation at most.
-            return String(unsafeUninitializedCapacity: Self.maxIPv4HostPort) { writeIPv4HostPort(port: port, into: $0) }
-        }
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(48)
-        let v4 = isIPv4
-        if !v4 { buffer.append(UInt8(ascii: "[")) }
-        appendGoString(to: &buffer)
-        if !v4 { buffer.append(UInt8(ascii: "]")) }
-        buffer.append(UInt8(ascii: ":"))
-        Self.appendDecimal(UInt32(port), to: &buffer)
-        return String(decoding: buffer, as: UTF8.self)
+        guard isIPv4 else { return "[\(goString)]:\(port)" }
+        // The common case, written straight into the String: one allocation at most.
+        return String(unsafeUninitializedCapacity: Self.maxIPv4HostPort) { writeIPv4HostPort(port: port, into: $0) }
     }
 
     /// Whether `text` is `goHostPort(port:)`, without building that String (IPv4 compared in
@@ -119,25 +112,29 @@ public struct IPAddress: Hashable, Sendable {
     /// `255.255.255.255:65535`
     private static let maxIPv4HostPort = 21
 
-    /// Writes the dotted quad and port; returns the count written (at most `maxIPv4HostPort`).
-    private func writeIPv4HostPort(port: UInt16, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+    /// Writes the dotted quad (the last 4 bytes); returns the count written (at most 15).
+    private func writeIPv4(into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
         var n = 0
         for shift in stride(from: 24, through: 0, by: -8) {
+            if shift < 24 {
+                out[n] = UInt8(ascii: ".")
+                n += 1
+            }
             n = Self.writeDecimal(UInt32(truncatingIfNeeded: low >> UInt64(shift)) & 0xFF, into: out, at: n)
-            out[n] = shift > 0 ? UInt8(ascii: ".") : UInt8(ascii: ":")
-            n += 1
         }
+        return n
+    }
+
+    /// Writes the dotted quad and port; returns the count written (at most `maxIPv4HostPort`).
+    private func writeIPv4HostPort(port: UInt16, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        var n = writeIPv4(into: out)
+        out[n] = UInt8(ascii: ":")
+        n += 1
         return Self.writeDecimal(UInt32(port), into: out, at: n)
     }
 
-    private func appendGoString(to buffer: inout [UInt8]) {
-        if isIPv4 {
-            for shift in stride(from: 24, through: 0, by: -8) {
-                Self.appendDecimal(UInt32(truncatingIfNeeded: low >> UInt64(shift)) & 0xFF, to: &buffer)
-                if shift > 0 { buffer.append(UInt8(ascii: ".")) }
-            }
-            return
-        }
+    /// RFC 5952 text of an IPv6 address that is not IPv4-mapped.
+    private func appendIPv6(to buffer: inout [UInt8]) {
         var bestStart = -1, bestLength = 0, i = 0
         while i < 8 {
             guard group(i) == 0 else { i += 1; continue }
@@ -185,8 +182,4 @@ public struct IPAddress: Hashable, Sendable {
         return start + digits
     }
 
-    private static func appendDecimal(_ value: UInt32, to buffer: inout [UInt8]) {
-        if value >= 10 { appendDecimal(value / 10, to: &buffer) }
-        buffer.append(UInt8(truncatingIfNeeded: value % 10) + 0x30)
-    }
 }

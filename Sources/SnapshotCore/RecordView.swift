@@ -2,7 +2,7 @@
 /// only during the visit that delivers it. Replay applies it without creating Strings;
 /// `record` makes the owned `SnapshotRecord` for what keeps records (`inspect`, `verify`).
 struct RecordView {
-    /// The kinds in the order of `SnapshotRecord.kinds` (so `rawValue` is the `kindIndex`).
+    /// The kinds in the order of `SnapshotRecord.kinds` (`rawValue` is the position there).
     enum Kind: Int {
         case alive, notAlive, clock, eventClock, queryClock, leave
     }

@@ -13,20 +13,8 @@ public enum SnapshotRecord: Equatable, Sendable {
     /// `leave`: the agent left the cluster.
     case leave
 
-    /// The names `kind` takes, in the order of `kindIndex`.
+    /// The names `kind` takes, in the order of `RecordView.Kind`.
     public static let kinds = ["alive", "not-alive", "clock", "event-clock", "query-clock", "leave"]
-
-    /// The position of `kind` in `kinds`: counting by it needs no hashing.
-    public var kindIndex: Int {
-        switch self {
-        case .alive: 0
-        case .notAlive: 1
-        case .clock: 2
-        case .eventClock: 3
-        case .queryClock: 4
-        case .leave: 5
-        }
-    }
 
     /// A short name for counts by type (`inspect`, metrics).
     public var kind: String {

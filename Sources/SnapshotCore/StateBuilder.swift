@@ -10,8 +10,8 @@ struct StateBuilder: ReplayVisitor {
     /// `state.aliveNodes` and records go through `SnapshotState.replay`, until a leave.
     private var usesStrings = false
     private(set) var report = ReplayReport()
-    /// Records by `RecordView.Kind`, in fields: no array to check for uniqueness per record.
-    private var counts = KindCounts()
+    /// Records by `RecordView.Kind.rawValue`: inline, no array to check for uniqueness per record.
+    private var counts = InlineArray<6, Int>(repeating: 0)
 
     init(rejoinAfterLeave: Bool) {
         self.rejoinAfterLeave = rejoinAfterLeave
@@ -19,7 +19,7 @@ struct StateBuilder: ReplayVisitor {
 
     mutating func record(_ record: RecordView, offset: Int64) {
         report.records += 1
-        counts.add(record.kind)
+        counts[record.kind.rawValue] += 1
         switch record.kind {
         case .alive where !usesStrings:
             if table.setAlive(record.name, address: record.address) {
@@ -54,8 +54,8 @@ struct StateBuilder: ReplayVisitor {
     /// The state replayed, and the report with its counts (the caller adds what the decoder knows).
     mutating func finish() -> (SnapshotState, ReplayReport) {
         if !usesStrings { moveTableToState() }
-        for kind in [RecordView.Kind.alive, .notAlive, .clock, .eventClock, .queryClock, .leave] where counts[kind] > 0 {
-            report.recordsByKind[SnapshotRecord.kinds[kind.rawValue]] = counts[kind]
+        for index in counts.indices where counts[index] > 0 {
+            report.recordsByKind[SnapshotRecord.kinds[index]] = counts[index]
         }
         return (state, report)
     }
@@ -64,32 +64,5 @@ struct StateBuilder: ReplayVisitor {
         state.aliveNodes = table.aliveNodes()
         table.removeAll()
         usesStrings = true
-    }
-}
-
-/// A count per record kind.
-private struct KindCounts {
-    private var alive = 0, notAlive = 0, clock = 0, eventClock = 0, queryClock = 0, leave = 0
-
-    mutating func add(_ kind: RecordView.Kind) {
-        switch kind {
-        case .alive: alive += 1
-        case .notAlive: notAlive += 1
-        case .clock: clock += 1
-        case .eventClock: eventClock += 1
-        case .queryClock: queryClock += 1
-        case .leave: leave += 1
-        }
-    }
-
-    subscript(kind: RecordView.Kind) -> Int {
-        switch kind {
-        case .alive: alive
-        case .notAlive: notAlive
-        case .clock: clock
-        case .eventClock: eventClock
-        case .queryClock: queryClock
-        case .leave: leave
-        }
     }
 }

@@ -45,19 +45,8 @@ enum ResponseBodies {
         var body: [UInt8] = []
         body.reserveCapacity(48)
         body.append(contentsOf: #"{"accepted":"#.utf8)
-        appendDecimal(ack.accepted, to: &body)
+        body.append(contentsOf: String(ack.accepted).utf8)  // a small String: no allocation
         body.append(contentsOf: (ack.durable ? #","durable":true}"# : #","durable":false}"#).utf8)
         return body
-    }
-
-    private static func appendDecimal(_ value: Int, to body: inout [UInt8]) {
-        if value < 0 { body.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        let start = body.count
-        repeat {
-            body.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        body[start...].reverse()
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -14,19 +15,6 @@ import Glibc
 /// The kill moments come from a seeded generator; the seed is printed, and
 /// `SNAPSHOTD_CRASH_SEED=N` replays a run's moments. The number of kills never changes.
 @Suite(.serialized) struct CrashTests {
-    /// SplitMix64: small, seedable, good enough for timing.
-    struct SplitMix64: RandomNumberGenerator {
-        private var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Kills per test run: fixed, so that every run proves the same amount.
     static let kills = 24
     static let clients = 4

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -535,7 +536,7 @@ import Glibc
     /// verify exits 1 (or 0 for the ones that are valid after all), nothing crashes.
     @Test func garbageFilesAreReportedNotCrashedOn() throws {
         let dir = SnapshotdProcess.makeTempDir()
-        var rng = CrashTests.SplitMix64(seed: 0x5EED_0F_6A_4BA6E)
+        var rng = SplitMix64(seed: 0x5EED_0F_6A_4BA6E)
         func random(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) } }
         let (real, _) = try Self.serverFile(format: "v2", events: Array(Self.mixedEvents.prefix(5)))
         let header = Array(Self.bytes(real).prefix(24))

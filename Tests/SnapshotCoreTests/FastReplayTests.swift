@@ -1,5 +1,6 @@
 import Foundation
 import HashTreeCollections
+import TestSupport
 import Testing
 @testable import SnapshotCore
 
@@ -8,18 +9,6 @@ import Testing
 /// `SnapshotState.replay`): the same state, to the bytes of every name and address, and the same
 /// report, for random files of both formats, clean and damaged, mapped and read in odd chunks.
 @Suite struct FastReplayTests {
-    /// A deterministic generator (SplitMix64), so that a failure names a reproducible seed.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// A record as raw bytes: names need not be valid UTF-8 (both formats carry bytes).
     enum Raw {
         case alive([UInt8], [UInt8])
@@ -44,7 +33,7 @@ import Testing
 
     /// `count` records; `asciiOnly` leaves out the names that are not ASCII.
     static func records(_ count: Int, seed: UInt64, asciiOnly: Bool, v1: Bool) -> [Raw] {
-        var rng = Generator(state: seed)
+        var rng = SplitMix64(seed: seed)
         let pool = asciiOnly ? names.filter { $0.allSatisfy { $0 < 0x80 } } : names
         return (0..<count).map { _ in
             let roll = Int.random(in: 0..<100, using: &rng)
@@ -113,13 +102,12 @@ import Testing
     static func slowReplay(_ bytes: [UInt8], rejoin: Bool, chunk: Int) -> (SnapshotState, ReplayReport) {
         var state = SnapshotState()
         var report = ReplayReport()
-        var counts = [Int](repeating: 0, count: SnapshotRecord.kinds.count)
         func visit(_ item: ReplayItem) {
             switch item {
             case .record(let record, _):
                 state.replay(record, rejoinAfterLeave: rejoin)
                 report.records += 1
-                counts[record.kindIndex] += 1
+                report.recordsByKind[record.kind, default: 0] += 1
             case .ignored:
                 report.ignored += 1
             case .skipped(let offset, let length, let reason):
@@ -142,9 +130,6 @@ import Testing
         }
         report.validLength = format == .v1 ? v1.finish(visit) : v2.finish(visit)
         report.createdAt = format == .v1 ? nil : v2.createdAt
-        for (index, count) in counts.enumerated() where count > 0 {
-            report.recordsByKind[SnapshotRecord.kinds[index]] = count
-        }
         report.tornTailBytes = Int64(bytes.count) - report.validLength
         return (state, report)
     }
@@ -184,7 +169,7 @@ import Testing
 
     /// Flips `flips` random bits, then maybe cuts the file short.
     static func damaged(_ bytes: [UInt8], seed: UInt64, flips: Int, truncate: Bool) -> [UInt8] {
-        var rng = Generator(state: seed)
+        var rng = SplitMix64(seed: seed)
         var bytes = bytes
         for _ in 0..<flips where !bytes.isEmpty {
             bytes[Int.random(in: 0..<bytes.count, using: &rng)] ^= 1 << UInt8.random(in: 0...7, using: &rng)
@@ -227,7 +212,7 @@ import Testing
     @Test func recordsAcrossLargeChunksReplayTheSame() throws {
         let records = Self.records(60_000, seed: 7, asciiOnly: true, v1: false)
         var bytes = Self.v2File(records)
-        var rng = Generator(state: 99)
+        var rng = SplitMix64(seed: 99)
         for _ in 0..<40 { bytes[Int.random(in: 24..<bytes.count, using: &rng)] ^= 0x10 }
         try Self.expectSameReplay(bytes, rejoin: false, chunkSizes: [65_557, 1 << 20], "v2 with 40 flips")
         try Self.expectSameReplay(Self.v1File(Self.records(60_000, seed: 8, asciiOnly: true, v1: true)), rejoin: true,

@@ -1,6 +1,7 @@
 import Foundation
 import SnapshotCore
 import SnapshotService
+import TestSupport
 import Testing
 
 @Suite("EventDecoder")
@@ -528,22 +529,15 @@ private enum ReferenceDecoder {
 /// escaped and raw Unicode, IPv4 and IPv6 in several spellings, extreme ltimes, and unknown
 /// fields with nested values. mutatedEvent() breaks one thing (or nothing) in a valid event.
 private struct EventTextGenerator {
-    private var state: UInt64
+    private var random: SplitMix64
     private typealias Field = (key: String, value: String)
     private struct MemberText { var name: String; var addr: String; var port: String }
 
     init(seed: UInt64) {
-        state = seed
+        random = SplitMix64(seed: seed)
     }
 
-    // SplitMix64.
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { random.next() }
 
     private mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     mutating func coin() -> Bool { next() & 1 == 0 }
