@@ -16,6 +16,8 @@ struct Submission: Sendable {
 enum WorkItem: Sendable {
     case events(Submission)
     case leave(SubmitCompletion)
+    /// The agent's new life after a leave; answered with the state to rejoin with.
+    case rejoin(@Sendable (Result<SnapshotState, SnapshotError>) -> Void)
     case compact(@Sendable (Result<CompactionResult, SnapshotError>) -> Void)
 }
 
@@ -106,12 +108,18 @@ final class IntakeQueue: @unchecked Sendable {
         }
     }
 
-    /// Queues a control item (leave, compact). Control items do not count against capacity.
+    /// Queues a control item (leave, rejoin, compact). Control items do not count against
+    /// capacity. Events admitted after a rejoin are queued behind it, so the writer records
+    /// them in the new life.
     func enqueue(_ item: WorkItem) -> SnapshotError? {
         condition.lock()
         defer { condition.unlock() }
         if closing { return .closed }
-        if case .leave = item { leaving = true }
+        switch item {
+        case .leave: leaving = true
+        case .rejoin: leaving = false
+        case .events, .compact: break
+        }
         items.append(item)
         controlItems += 1
         condition.signal()

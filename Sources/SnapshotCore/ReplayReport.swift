@@ -16,13 +16,18 @@ public struct ReplayReport: Sendable, Equatable {
     public var skipped: [Skipped] = []
     /// Bytes of the file that replay used; past this lies a torn tail.
     public var validLength: Int64 = 0
-    /// Bytes of an incomplete last record (truncated away before new appends).
+    /// Bytes of an incomplete last record, provably an interrupted append (cut before new appends).
     public var tornTailBytes: Int64 = 0
     /// When the file was created, from a v2 header (ns since 1970).
     public var createdAt: UInt64?
+    /// Where the engine kept the damaged file before repairing it (`PATH.damaged-<UTC time>`).
+    public var preservedCopy: String?
 
     /// True when every byte of the file checked out.
     public var isClean: Bool { skipped.isEmpty && tornTailBytes == 0 }
+    /// True when replay found damage: bytes that are neither records nor a torn tail. A torn
+    /// tail alone is the normal trace of a crash (no acknowledged record is in it).
+    public var isDamaged: Bool { !skipped.isEmpty }
 
     public init() {}
 }

@@ -1,4 +1,5 @@
 import Dispatch
+import Glibc
 
 /// A Serf snapshot kept durable: open it on a path, submit events, read the state, leave,
 /// compact, close. Submitters never block: every call that waits for the queue or the disk
@@ -12,21 +13,30 @@ public final class SnapshotEngine: Sendable {
     private let writer: SnapshotWriter
 
     /// Opens (or creates) the snapshot at `path`: removes a stale `PATH.compact`, replays the
-    /// file, truncates a torn tail and starts the writer.
-    public init(path: String, configuration: EngineConfiguration = .init()) throws(FileIOError) {
+    /// file, cuts a torn tail and starts the writer. A damaged file is first copied to
+    /// `PATH.damaged-<UTC time>` (`replayReport.preservedCopy`), then rewritten from what replay
+    /// recovered, in its own format. A file that is not a snapshot at all is refused, unchanged.
+    public init(path: String, configuration: EngineConfiguration = .init()) throws(SnapshotFileError) {
         let io = configuration.io
-        try io.remove(path + ".compact")
-        let existed = io.exists(path)
-        let fd = try io.open(path, create: true, truncate: false)
+        var fd: Int32 = -1
         let state: SnapshotState
         var report: ReplayReport
         var size: Int64
         do {
+            try io.remove(path + ".compact")
+            let existed = io.exists(path)
+            fd = try io.open(path, create: true, truncate: false)
             (state, report) = try SnapshotReplayer(
                 io: io, rejoinAfterLeave: configuration.rejoinAfterLeave, defaultFormat: configuration.format
             ).replay(fd: fd, path: path)
             size = report.validLength
-            if report.tornTailBytes > 0 {
+            if report.isDamaged {
+                report.preservedCopy = try DamagedCopy.preserve(path, io: io)
+                io.close(fd)
+                fd = -1
+                size = try SnapshotFileWriter.replace(path, with: state, format: report.format, io: io)
+                fd = try io.open(path, create: false, truncate: false)
+            } else if report.tornTailBytes > 0 {
                 try io.truncate(fd, to: report.validLength, path: path)
                 try io.sync(fd, path: path)
             }
@@ -39,8 +49,12 @@ public final class SnapshotEngine: Sendable {
             }
             if !existed { try io.syncDirectory(SnapshotWriter.directory(of: path)) }
         } catch {
-            io.close(fd)
-            throw error
+            if fd >= 0 { io.close(fd) }
+            switch error {
+            case let error as SnapshotFileError: throw error
+            case let error as FileIOError: throw .io(error)
+            default: throw .io(FileIOError("open", path, code: EIO))
+            }
         }
         self.path = path
         self.configuration = configuration
@@ -95,6 +109,21 @@ public final class SnapshotEngine: Sendable {
             leave { continuation.resume(returning: $0) }
         }
         _ = try result.get()
+    }
+
+    /// The agent starts a new life: ends a leave (the state cleared unless rejoin-after-leave,
+    /// as Go's replay of the leave does) so that events are recorded again, and answers the
+    /// state to rejoin with. Without a leave it only answers the state. Ordered with events:
+    /// everything submitted before it is recorded first.
+    public func rejoin(completion: @escaping @Sendable (Result<SnapshotState, SnapshotError>) -> Void) {
+        if let error = queue.enqueue(.rejoin(completion)) { completion(.failure(error)) }
+    }
+
+    public func rejoin() async throws(SnapshotError) -> SnapshotState {
+        let result = await withCheckedContinuation { continuation in
+            rejoin { continuation.resume(returning: $0) }
+        }
+        return try result.get()
     }
 
     /// Compacts now (or joins the compaction in flight) while ingestion goes on.

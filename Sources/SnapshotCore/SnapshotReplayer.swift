@@ -16,10 +16,34 @@ public struct SnapshotReplayer {
     }
 
     /// Replays the file open at `fd` from its start. The file offset is left at the end.
-    public func replay(fd: Int32, path: String) throws(FileIOError) -> (SnapshotState, ReplayReport) {
+    ///
+    /// The format is decided by the content: a file read as v1 (its first bytes are not the v2
+    /// magic) that has damage is decoded as v2 too, and is a damaged v2 file when that recovers
+    /// more records (a v2 file whose header was wiped). A non-empty file in which neither format
+    /// finds anything valid is refused with `.notASnapshot`.
+    public func replay(fd: Int32, path: String) throws(SnapshotFileError) -> (SnapshotState, ReplayReport) {
+        let size: Int64
+        var (state, report): (SnapshotState, ReplayReport)
+        do throws(FileIOError) {
+            size = try io.size(fd, path: path)
+            (state, report) = try replay(fd: fd, path: path, size: size, as: nil)
+            if report.format == .v1 && !report.skipped.isEmpty {
+                let (v2State, v2Report) = try replay(fd: fd, path: path, size: size, as: .v2)
+                if v2Report.records > report.records { (state, report) = (v2State, v2Report) }
+            }
+        } catch {
+            throw .io(error)
+        }
+        if size > 0 && report.records == 0 && report.ignored == 0 && !report.skipped.isEmpty {
+            throw .notASnapshot(path: path, bytes: size)
+        }
+        return (state, report)
+    }
+
+    /// One pass over the file, in the format its first bytes name or in `format`.
+    private func replay(fd: Int32, path: String, size: Int64, as format: SnapshotFormat?) throws(FileIOError) -> (SnapshotState, ReplayReport) {
         try io.seek(fd, to: 0, path: path)
-        let size = try io.size(fd, path: path)
-        var replay = Replay(rejoinAfterLeave: rejoinAfterLeave)
+        var replay = Replay(rejoinAfterLeave: rejoinAfterLeave, format: format)
         if useMapping, let mapped = io.map(fd, size: Int(size)) {
             // One mapping of the whole file, decoded in place: no copy at all.
             defer { io.unmap(mapped) }
@@ -41,14 +65,15 @@ public struct SnapshotReplayer {
     }
 
     /// Opens `path` read-only and replays it (for the offline tools).
-    public func replay(path: String) throws(FileIOError) -> (SnapshotState, ReplayReport) {
-        let fd = try io.openReadOnly(path)
+    public func replay(path: String) throws(SnapshotFileError) -> (SnapshotState, ReplayReport) {
+        let fd: Int32
+        do { fd = try io.openReadOnly(path) } catch { throw .io(error) }
         defer { io.close(fd) }
         return try replay(fd: fd, path: path)
     }
 }
 
-/// One replay: the decoder of the file's format (chosen from its first bytes) feeding a
+/// One replay: the decoder of the file's format (chosen from its first bytes, or forced) feeding a
 /// `StateBuilder`. The decoders are concrete, so that decoding specialises for the builder.
 private struct Replay {
     private var builder: StateBuilder
@@ -56,13 +81,17 @@ private struct Replay {
     private var v2: V2Decoder?
     private(set) var format: SnapshotFormat?
 
-    init(rejoinAfterLeave: Bool) {
+    init(rejoinAfterLeave: Bool, format: SnapshotFormat?) {
         builder = StateBuilder(rejoinAfterLeave: rejoinAfterLeave)
+        forced = format
     }
+
+    /// The format to decode in, whatever the first bytes say.
+    private let forced: SnapshotFormat?
 
     mutating func feed(_ chunk: UnsafeRawBufferPointer) {
         if format == nil {
-            let detected = SnapshotFormat.detect(chunk) ?? .v1
+            let detected = forced ?? SnapshotFormat.detect(chunk) ?? .v1
             format = detected
             switch detected {
             case .v1: v1 = V1Decoder()

@@ -9,8 +9,9 @@ public struct SnapshotState: Sendable, Equatable {
     public var lastClock: UInt64 = 0
     public var lastEventClock: UInt64 = 0
     public var lastQueryClock: UInt64 = 0
-    /// Set by a leave; every later event is refused. Replay sets it when a (not ignored)
-    /// `leave` is the last state-changing record of the file.
+    /// Set by a leave; every later event is refused until the agent's new life (a rejoin).
+    /// Held in memory only, as in Go: a replayed `leave` clears the state but does not make a
+    /// restarted snapshot leaving (a new process is a new life).
     public var leaving = false
 
     public init() {}
@@ -24,12 +25,16 @@ public struct SnapshotState: Sendable, Equatable {
         case .eventClock(let n): lastEventClock = n
         case .queryClock(let n): lastQueryClock = n
         case .leave:
-            // Go ignores a previous leave when the agent is to rejoin.
-            if rejoinAfterLeave { return }
-            self = SnapshotState()
-            leaving = true
-            return
+            // Go clears the alive set and the clocks, unless the agent is to rejoin after a
+            // leave (then it ignores the leave).
+            if !rejoinAfterLeave { self = SnapshotState() }
         }
+    }
+
+    /// The agent starts a new life after a leave: Go's replay of that leave. The alive set and
+    /// the clocks are cleared unless rejoin-after-leave keeps them; events are recorded again.
+    public mutating func rejoin(rejoinAfterLeave: Bool) {
+        if !rejoinAfterLeave { self = SnapshotState() }
         leaving = false
     }
 

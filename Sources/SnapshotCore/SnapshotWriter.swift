@@ -119,6 +119,9 @@ final class SnapshotWriter: @unchecked Sendable {
             case .leave(let completion):
                 if !batch.isEmpty { _ = commit(batch); batch.removeAll() }
                 leave(completion)
+            case .rejoin(let completion):
+                if !batch.isEmpty { _ = commit(batch); batch.removeAll() }
+                rejoin(completion)
             case .compact(let completion):
                 if !batch.isEmpty { _ = commit(batch); batch.removeAll() }
                 compactionWaiters.append(completion)
@@ -308,6 +311,18 @@ final class SnapshotWriter: @unchecked Sendable {
         }
         publish()
         completion(.success(Acknowledgement(accepted: 0, durable: true)))
+    }
+
+    /// Ends a leave as Go's replay of it does (`SnapshotState.rejoin`). Nothing is written: the
+    /// file's last `leave` already replays to exactly this state, so a restart right after it
+    /// gives the same answer; records of the new life follow it in the file.
+    private func rejoin(_ completion: @Sendable (Result<SnapshotState, SnapshotError>) -> Void) {
+        if state.leaving {
+            state.rejoin(rejoinAfterLeave: configuration.rejoinAfterLeave)
+            if !configuration.rejoinAfterLeave { clock = LamportClock() }
+            publish()
+        }
+        completion(.success(state))
     }
 
     // MARK: - Compaction

@@ -22,16 +22,10 @@ struct StateBuilder: ReplayVisitor {
         counts[record.kind.rawValue] += 1
         switch record.kind {
         case .alive where !usesStrings:
-            if table.setAlive(record.name, address: record.address) {
-                state.leaving = false
-                return
-            }
+            if table.setAlive(record.name, address: record.address) { return }
             moveTableToState()
         case .notAlive where !usesStrings:
-            if table.setNotAlive(record.name) {
-                state.leaving = false
-                return
-            }
+            if table.setNotAlive(record.name) { return }
             moveTableToState()
         case .leave where !rejoinAfterLeave:
             // Everything is cleared (by `state.replay` below): the table can serve again.

@@ -1,7 +1,14 @@
 import Glibc
 
-/// Feeds a v1 (Go text) snapshot through Go serf's replay rules, one chunk at a time.
-/// A final line without `\n` is a torn tail: Go ignores it; `finish()` reports where it starts.
+/// Feeds a v1 (Go text) snapshot through Go serf's replay rules, one chunk at a time, with two
+/// repairs Go lacks:
+/// - **Resynchronisation.** A run of non-text bytes (NULs left by a power loss on a file system
+///   with delayed allocation, or any other control byte) is a damaged region: it is reported,
+///   and the text after it on the same line is parsed as a line of its own, so a valid record
+///   glued to the damage is kept (Go skips the whole line).
+/// - **A provable torn tail.** A final line without `\n` is cut only when it is what an
+///   interrupted append leaves: text that starts like a record (`alive: fo`). Anything else at
+///   the end is damage, reported and kept.
 public struct V1Decoder: SnapshotDecoder {
     private var carry: [UInt8] = []
     /// Offset of the first byte not yet part of a complete line.
@@ -40,17 +47,42 @@ public struct V1Decoder: SnapshotDecoder {
         }
     }
 
+    /// Ends the input and returns the length of the valid prefix: the file's length, or where a
+    /// torn last line starts.
     mutating func finish<V: ReplayVisitor>(into visitor: inout V) -> Int64 {
-        lineStart
+        guard !carry.isEmpty else { return lineStart }
+        let tail = carry
+        carry.removeAll()
+        let torn = tail.withUnsafeBytes { V1Format.isTornLine($0) }
+        if torn { return lineStart }
+        let offset = lineStart
+        lineStart += Int64(tail.count)
+        visitor.skipped(offset: offset, length: Int64(tail.count), reason: "damaged bytes without a line end, up to the end of the file")
+        return lineStart
     }
 
     private mutating func emit<V: ReplayVisitor>(_ line: UnsafeRawBufferPointer, _ visitor: inout V) {
         let offset = lineStart
         let length = Int64(line.count + 1)
         lineStart += length
-        switch V1Format.parseLineView(line) {
-        case .record(let record): visitor.record(record, offset: offset)
-        case .ignored: visitor.ignored(offset: offset)
+        var text = line, textOffset = offset
+        if let damaged = V1Format.lastNonTextByte(line) {
+            // Resynchronise: the damage runs to its last non-text byte; the rest may be a record.
+            text = UnsafeRawBufferPointer(rebasing: line[(damaged + 1)...])
+            textOffset = offset + Int64(damaged + 1)
+            if text.isEmpty {
+                visitor.skipped(offset: offset, length: length, reason: "non-text bytes")
+                return
+            }
+            if case .malformed = V1Format.parseLineView(text) {
+                visitor.skipped(offset: offset, length: length, reason: "non-text bytes")
+                return
+            }
+            visitor.skipped(offset: offset, length: Int64(damaged + 1), reason: "non-text bytes")
+        }
+        switch V1Format.parseLineView(text) {
+        case .record(let record): visitor.record(record, offset: textOffset)
+        case .ignored: visitor.ignored(offset: textOffset)
         case .malformed(let reason): visitor.skipped(offset: offset, length: length, reason: reason)
         }
     }

@@ -121,6 +121,34 @@ public enum V1Format {
         return .malformed("unrecognized line")
     }
 
+    /// The index of the last byte of `line` that Go serf never writes in a v1 file: a control
+    /// byte other than tab (NUL among them), or DEL. Names are UTF-8, so bytes of 0x80 and above
+    /// are text.
+    static func lastNonTextByte(_ line: UnsafeRawBufferPointer) -> Int? {
+        var index = line.count - 1
+        while index >= 0 {
+            let byte = line[index]
+            if (byte < 0x20 && byte != 0x09) || byte == 0x7F { return index }
+            index -= 1
+        }
+        return nil
+    }
+
+    /// Whether `bytes` (a last line without its `\n`) is what an interrupted append of a record
+    /// leaves: text only, starting like a record or a comment (a prefix of `alive: ` counts too).
+    static func isTornLine(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard !bytes.isEmpty, lastNonTextByte(bytes) == nil else { return false }
+        for keyword in tornLineStarts {
+            let n = min(keyword.count, bytes.count)
+            if bytes.prefix(n).elementsEqual(keyword.prefix(n)) { return true }
+        }
+        return false
+    }
+
+    private static let tornLineStarts: [[UInt8]] = [
+        "alive: ", "not-alive: ", "clock: ", "event-clock: ", "query-clock: ", "leave", "#", "coordinate: ",
+    ].map { Array($0.utf8) }
+
     /// Go's `strconv.ParseUint(s, 10, 64)`: ASCII digits only (an optional leading `+` is
     /// not accepted by base 10 ParseUint either), no overflow.
     static func parseDecimal(_ bytes: UnsafeRawBufferPointer) -> UInt64? {

@@ -81,10 +81,11 @@ public struct V2Decoder: SnapshotDecoder {
         var position = 0
         if !headerRead {
             guard bytes.count >= V2Format.headerSize || final else { return 0 }
-            readHeader(bytes, &visitor)
+            let headerDamaged = readHeader(bytes, &visitor)
             position = min(bytes.count, V2Format.headerSize)
             // A header cut short is a torn file start: cut it, and a new header is written.
-            validEnd = position == V2Format.headerSize ? Int64(position) : 0
+            // Damaged short bytes are kept.
+            validEnd = position == V2Format.headerSize || headerDamaged ? Int64(position) : 0
         }
         while true {
             switch record(at: position, in: bytes) {
@@ -117,13 +118,16 @@ public struct V2Decoder: SnapshotDecoder {
                 position = next
                 continue
             }
-            if !damagedBefore { damageStart = nil }  // only a torn tail
-            // No: what is left is a torn tail (or damage running to the end); either way it
-            // is cut, and damage is reported.
+            if !damagedBefore { damageStart = nil }
+            // No. After valid records, what is left is a torn tail: the start of a record whose
+            // header is plausible and whose bytes stop at the end of the file (an interrupted
+            // append); it is cut. Damage that runs to the end is reported once and kept: it is
+            // part of the valid length, never a torn tail.
             if let start = damageStart {
                 let end = base + Int64(bytes.count)
                 visitor.skipped(offset: start, length: end - start, reason: "damaged records up to the end of the file")
                 damageStart = nil
+                validEnd = end
             }
             position = bytes.count
             break
@@ -173,12 +177,19 @@ public struct V2Decoder: SnapshotDecoder {
         damageStart = nil
     }
 
-    private mutating func readHeader<V: ReplayVisitor>(_ bytes: UnsafeRawBufferPointer, _ visitor: inout V) {
+    /// Reads the header; returns true when it reported it damaged.
+    private mutating func readHeader<V: ReplayVisitor>(_ bytes: UnsafeRawBufferPointer, _ visitor: inout V) -> Bool {
         headerRead = true
         let size = V2Format.headerSize
         guard bytes.count >= size else {
-            visitor.skipped(offset: 0, length: Int64(bytes.count), reason: "incomplete header")
-            return
+            // A file cut short inside its header: the creation of the file was interrupted when
+            // what is there is the start of a header; anything else is damage.
+            let expected = min(bytes.count, V2Format.magic.count)
+            if !bytes[0..<expected].elementsEqual(V2Format.magic.prefix(expected)) {
+                visitor.skipped(offset: 0, length: Int64(bytes.count), reason: "damaged header")
+                return true
+            }
+            return false
         }
         let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: size - 4, as: UInt32.self))
         let valid = bytes[0..<8].elementsEqual(V2Format.magic)
@@ -187,8 +198,9 @@ public struct V2Decoder: SnapshotDecoder {
         if valid {
             createdAt = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
             visitor.ignored(offset: 0)
-        } else {
-            visitor.skipped(offset: 0, length: Int64(size), reason: "damaged header")
+            return false
         }
+        visitor.skipped(offset: 0, length: Int64(size), reason: "damaged header")
+        return true
     }
 }

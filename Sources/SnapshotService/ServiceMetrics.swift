@@ -28,6 +28,12 @@ public final class ServiceMetrics: EngineObserver {
     private let replayRecords: Gauge
     private let replaySkipped: Gauge
     private let replayTornBytes: Gauge
+    private let replayPreserved: Gauge
+    private let clock: Gauge
+    private let eventClock: Gauge
+    private let queryClock: Gauge
+    private let leaving: Gauge
+    private let ready: Gauge
     private let openConnections: Gauge
     private let requestSeconds: ValueHistogram
     /// The response counters made so far, by route, method and status: the registry builds a
@@ -86,6 +92,12 @@ public final class ServiceMetrics: EngineObserver {
         replayRecords = gauge("replay", "records", "Valid records replayed at start.")
         replaySkipped = gauge("replay_skipped", "records", "Records (or damaged regions) skipped at start because they did not parse or verify.")
         replayTornBytes = gauge("replay_torn_tail", "bytes", "Bytes of an incomplete last record truncated at start.")
+        replayPreserved = gauge("replay_damaged_copy", "files", "1 when the snapshot was damaged at start and kept as PATH.damaged-<time> before its repair.")
+        clock = gauge("clock", "", "The member Lamport clock last recorded.")
+        eventClock = gauge("event_clock", "", "The user-event Lamport clock last recorded.")
+        queryClock = gauge("query_clock", "", "The query Lamport clock last recorded.")
+        leaving = gauge("leaving", "", "1 while the agent has left (events refused until it rejoins).")
+        ready = gauge("ready", "", "1 when /readyz answers 200: replayed and able to write.")
         openConnections = gauge("http_open", "connections", "Open HTTP connections.")
         requestSeconds = registry.makeValueHistogram(
             descriptor: .init(namespace: "snapshotd", metricName: "http_request_duration", unitName: "seconds",
@@ -155,8 +167,17 @@ public final class ServiceMetrics: EngineObserver {
 
     // MARK: - Scrape
 
+    /// `snapshotd_build_info{version, format}`, once the engine is open (the format is its file's).
+    public func attached(_ engine: SnapshotEngine) {
+        let info = registry.makeGauge(
+            descriptor: .init(namespace: "snapshotd", metricName: "build_info", unitName: "", helpText: "Always 1: the version and the snapshot's format in its labels."),
+            labels: [("version", BuildInfo.version), ("format", engine.replayReport.format.rawValue)])
+        info.set(1.0)
+    }
+
     /// Samples the gauges and renders the text exposition format 0.0.4.
-    public func render(engine: SnapshotEngine?) -> [UInt8] {
+    public func render(engine: SnapshotEngine?, ready isReady: Bool) -> [UInt8] {
+        ready.set(isReady ? 1.0 : 0.0)
         if let engine {
             let status = engine.status
             queueDepth.set(Double(engine.queueDepth))
@@ -167,6 +188,11 @@ public final class ServiceMetrics: EngineObserver {
             replayRecords.set(Double(engine.replayReport.records))
             replaySkipped.set(Double(engine.replayReport.skipped.count))
             replayTornBytes.set(Double(engine.replayReport.tornTailBytes))
+            replayPreserved.set(engine.replayReport.preservedCopy == nil ? 0.0 : 1.0)
+            clock.set(Double(status.state.lastClock))
+            eventClock.set(Double(status.state.lastEventClock))
+            queryClock.set(Double(status.state.lastQueryClock))
+            leaving.set(status.state.leaving ? 1.0 : 0.0)
         }
         var buffer: [UInt8] = []
         buffer.reserveCapacity(16 * 1024)

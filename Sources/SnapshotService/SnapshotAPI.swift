@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Logging
 import HTTPServer
 import SnapshotCore
 import Synchronization
@@ -9,7 +10,7 @@ import Synchronization
 /// compaction) are parked: the handler returns at once and the engine's completion answers.
 public final class SnapshotAPI: Sendable {
     public static let routes: [(method: String, path: String)] = [
-        ("POST", "/v1/events"), ("GET", "/v1/snapshot"), ("POST", "/v1/leave"), ("POST", "/v1/compact"),
+        ("POST", "/v1/events"), ("GET", "/v1/snapshot"), ("POST", "/v1/leave"), ("POST", "/v1/rejoin"), ("POST", "/v1/compact"),
         ("GET", "/metrics"), ("GET", "/healthz"), ("GET", "/readyz"),
     ]
 
@@ -17,14 +18,17 @@ public final class SnapshotAPI: Sendable {
     private let startupError = Mutex<String?>(nil)
     public let metrics: ServiceMetrics
     public let configuration: ServiceConfiguration
+    private let logger: Logger
 
-    public init(metrics: ServiceMetrics, configuration: ServiceConfiguration = .init()) {
+    public init(metrics: ServiceMetrics, configuration: ServiceConfiguration = .init(), logger: Logger = Logger(label: "snapshotd")) {
         self.metrics = metrics
         self.configuration = configuration
+        self.logger = logger
     }
 
     /// Hands the API its engine once replay is done; until then it answers 503 "starting".
     public func attach(_ engine: SnapshotEngine) {
+        metrics.attached(engine)
         engineSlot.withLock { $0 = engine }
     }
 
@@ -41,6 +45,7 @@ public final class SnapshotAPI: Sendable {
         router.add("POST", "/v1/events", guarded(write: true) { [self] in postEvents($0, $1) })
         router.add("GET", "/v1/snapshot", guarded(write: false) { [self] in getSnapshot($0, $1) })
         router.add("POST", "/v1/leave", guarded(write: true) { [self] in postLeave($0, $1) })
+        router.add("POST", "/v1/rejoin", guarded(write: true) { [self] in postRejoin($0, $1) })
         router.add("POST", "/v1/compact", guarded(write: true) { [self] in postCompact($0, $1) })
         router.add("GET", "/metrics", guarded(write: false) { [self] in $1.respond(metricsResponse()) })
         router.add("GET", "/healthz") { _, responder in
@@ -94,21 +99,28 @@ public final class SnapshotAPI: Sendable {
     }
 
     private func getSnapshot(_ request: HTTPRequest, _ responder: HTTPResponder) {
-        let shuffled: Bool
+        guard let shuffled = order(request, responder), let engine = ready(responder) else { return }
+        responder.respond(.json(status: 200, Self.snapshotBody(engine.status.state, shuffled: shuffled)))
+    }
+
+    /// `?order=sorted` (the default) or `?order=random`: whether the nodes are shuffled, or nil
+    /// once a 400 is answered.
+    private func order(_ request: HTTPRequest, _ responder: HTTPResponder) -> Bool? {
         switch request.query["order"] {
-        case nil, "sorted": shuffled = false
-        case "random": shuffled = true
+        case nil, "sorted": return false
+        case "random": return true
         case let other?:
             responder.respond(.error(status: 400, "order must be sorted or random, not \(other.debugDescription)"))
-            return
+            return nil
         }
-        guard let engine = ready(responder) else { return }
-        let status = engine.status
-        let nodes = status.state.aliveNodeList(shuffled: shuffled).map { ResponseBodies.Node(name: $0.name, addr: $0.address) }
-        let body = ResponseBodies.Snapshot(
-            alive_nodes: nodes, clock: status.state.lastClock, event_clock: status.state.lastEventClock,
-            query_clock: status.state.lastQueryClock, leaving: status.state.leaving)
-        responder.respond(.json(status: 200, ResponseBodies.encode(body)))
+    }
+
+    /// The body of `GET /v1/snapshot`: what an agent rejoins with.
+    static func snapshotBody(_ state: SnapshotState, shuffled: Bool) -> [UInt8] {
+        let nodes = state.aliveNodeList(shuffled: shuffled).map { ResponseBodies.Node(name: $0.name, addr: $0.address) }
+        return ResponseBodies.encode(ResponseBodies.Snapshot(
+            alive_nodes: nodes, clock: state.lastClock, event_clock: state.lastEventClock,
+            query_clock: state.lastQueryClock, leaving: state.leaving))
     }
 
     private func postLeave(_ request: HTTPRequest, _ responder: HTTPResponder) {
@@ -116,7 +128,24 @@ public final class SnapshotAPI: Sendable {
         engine.leave { [self] result in
             switch result {
             case .success:
+                logger.info("the agent left: events are refused until it rejoins (POST /v1/rejoin)")
                 responder.respond(.json(status: 200, ResponseBodies.encode(ResponseBodies.Leave(leaving: true, durable: true))))
+            case .failure(let error):
+                responder.respond(errorResponse(error))
+            }
+        }
+    }
+
+    /// The agent's new life: ends a leave (as Go's replay of it does) and answers the state to
+    /// rejoin with; without a leave it only answers the state.
+    private func postRejoin(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        guard let shuffled = order(request, responder), let engine = ready(responder) else { return }
+        let wasLeaving = engine.status.state.leaving
+        engine.rejoin { [self] result in
+            switch result {
+            case .success(let state):
+                if wasLeaving { logger.info("the agent rejoined: events are recorded again", metadata: ["alive": "\(state.aliveNodes.count)"]) }
+                responder.respond(.json(status: 200, Self.snapshotBody(state, shuffled: shuffled)))
             case .failure(let error):
                 responder.respond(errorResponse(error))
             }
@@ -138,10 +167,12 @@ public final class SnapshotAPI: Sendable {
 
     private func metricsResponse() -> HTTPResponse {
         HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-                     body: metrics.render(engine: engine))
+                     body: metrics.render(engine: engine, ready: readiness().status == 200))
     }
 
-    /// 200 once replay is done; 503 while starting, once leaving, or while the last write failed.
+    /// 200 once replay is done and the snapshot can be written; 503 while starting, stopping, or
+    /// while the last write failed. About the service, never about the agent: an agent that
+    /// left shows as `leaving` in `GET /v1/snapshot` and in the metrics.
     private func readiness() -> HTTPResponse {
         func notReady(_ status: String, _ error: String?) -> HTTPResponse {
             .json(status: 503, ResponseBodies.encode(ResponseBodies.Status(status: status, error: error)))
@@ -149,7 +180,6 @@ public final class SnapshotAPI: Sendable {
         guard let engine else { return notReady("starting", startupError.withLock { $0 }) }
         let status = engine.status
         if status.closed { return notReady("stopping", nil) }
-        if status.state.leaving { return notReady("leaving", nil) }
         if let error = status.lastError { return notReady("write-failed", error) }
         return .json(status: 200, ResponseBodies.encode(ResponseBodies.Status(status: "ready")))
     }

@@ -87,19 +87,48 @@ import Testing
         #expect(leave.status == 200)
         let late = try Self.post(client, "/v1/events", #"{"type":"user","ltime":99,"name":"x"}"#)
         #expect(late.status == 409)
-        let notReady = try client.get("/readyz")
-        try Contract.check(notReady, "GET", "/readyz")
-        #expect(notReady.status == 503)
+        // Readiness is about the service, never about the agent having left.
+        let ready = try client.get("/readyz")
+        try Contract.check(ready, "GET", "/readyz")
+        #expect(ready.status == 200)
+        #expect(try Self.snapshot(client).leaving)
         #expect(try Self.stop(process) == 0)
 
         let (again, client2, _) = try Self.start(path, ["--rejoin-after-leave"])
         // With rejoin-after-leave the replayed leave is ignored, as in Go serf.
         #expect(try Self.snapshot(client2) == Self.goState)
         #expect(try Self.stop(again) == 0)
+        // Without it the leave cleared the state; the new process is a new life (as in Go).
         let (third, client3, _) = try Self.start(path)
         let cleared = try Self.snapshot(client3)
-        #expect(cleared.alive_nodes.isEmpty && cleared.clock == 0 && cleared.event_clock == 0 && cleared.leaving)
+        #expect(cleared.alive_nodes.isEmpty && cleared.clock == 0 && cleared.event_clock == 0 && !cleared.leaving)
+        #expect(try client3.get("/readyz").status == 200)
+        #expect(try Self.post(client3, "/v1/events", #"{"type":"user","ltime":5,"name":"x"}"#).status == 200)
         #expect(try Self.stop(third) == 0)
+    }
+
+    @Test func rejoinEndsTheLeaveDurably() throws {
+        let (process, client, path) = try Self.start()
+        try Self.postGoScenario(client)
+        // Without a leave a rejoin only answers the state.
+        let first = try Self.post(client, "/v1/rejoin", "")
+        try Contract.check(first, "POST", "/v1/rejoin")
+        #expect(first.status == 200)
+        #expect(try JSONDecoder().decode(Snapshot.self, from: Data(first.body)) == Self.goState)
+        #expect(try Self.post(client, "/v1/leave", "").status == 200)
+        #expect(try Self.post(client, "/v1/events", #"{"type":"user","ltime":99,"name":"x"}"#).status == 409)
+        let rejoin = try Self.post(client, "/v1/rejoin", "")
+        try Contract.check(rejoin, "POST", "/v1/rejoin")
+        #expect(rejoin.status == 200)
+        let state = try JSONDecoder().decode(Snapshot.self, from: Data(rejoin.body))
+        #expect(state.alive_nodes.isEmpty && state.clock == 0 && state.event_clock == 0 && !state.leaving)
+        #expect(try Self.post(client, "/v1/events", #"{"type":"user","ltime":7,"name":"x"}"#).status == 200)
+        // kill -9 right after: the leave does not come back, the new life's event is there.
+        process.kill9()
+        let (again, client2, _) = try Self.start(path)
+        let replayed = try Self.snapshot(client2)
+        #expect(!replayed.leaving && replayed.event_clock == 7 && replayed.alive_nodes.isEmpty)
+        #expect(try Self.stop(again) == 0)
     }
 
     @Test func leaveWithRejoinKeepsNodes() throws {

@@ -79,12 +79,48 @@ import Testing
         await engine.close()
         #expect(readFile(path).hasSuffix("leave\n"))
 
+        // A restarted agent is a new life, as in Go: the leave cleared the state, and events
+        // are recorded again.
         let reopened = try open()
         let state = reopened.status.state
         #expect(state.lastClock == 0 && state.lastEventClock == 0 && state.lastQueryClock == 0)
         #expect(state.aliveNodes.isEmpty)
-        #expect(state.leaving)
+        #expect(!state.leaving)
+        _ = try await reopened.submit([user(7)])
+        #expect(reopened.status.state.lastEventClock == 7)
         await reopened.close()
+    }
+
+    /// While one process lives, an agent that left starts its new life with a rejoin: the state
+    /// is cleared as Go's replay of the leave clears it, and events are recorded again.
+    @Test func rejoinEndsTheLeave() async throws {
+        let engine = try open { $0.format = .v1 }
+        let before = try await engine.rejoin()  // no leave: only the state
+        #expect(!before.leaving)
+        try await writeGoScenario(engine)
+        try await engine.leave()
+        await #expect(throws: SnapshotError.leaving) { try await engine.submit([user(99)]) }
+        let state = try await engine.rejoin()
+        #expect(!state.leaving && state.aliveNodes.isEmpty && state.lastClock == 0 && state.lastEventClock == 0)
+        _ = try await engine.submit([join(member("new")), user(3)])
+        #expect(engine.aliveNodes().map(\.name) == ["new"])
+        await engine.close()
+        // The file replays to what the process had: the leave, then the new life.
+        let reopened = try open()
+        #expect(reopened.aliveNodes().map(\.name) == ["new"])
+        #expect(reopened.status.state.lastEventClock == 3 && !reopened.status.state.leaving)
+        await reopened.close()
+    }
+
+    /// With rejoin-after-leave a rejoin keeps the alive set and the clocks, as Go's replay does.
+    @Test func rejoinAfterLeaveKeepsState() async throws {
+        let engine = try open { $0.rejoinAfterLeave = true }
+        try await writeGoScenario(engine)
+        try await engine.leave()
+        let state = try await engine.rejoin()
+        #expect(!state.leaving && state.aliveNodes.count == 1 && state.lastEventClock == 42)
+        _ = try await engine.submit([user(43)])
+        await engine.close()
     }
 
     /// Go's TestSnapshotter_leave_rejoin: the leave is ignored on replay.

@@ -145,7 +145,8 @@ final class FaultyFileIO: ForwardingFileIO {
         try await engine.leave()
         await engine.close()
         let (state, report) = try replayed(format: .v2)
-        #expect(report.isClean && state.leaving && state.aliveNodes.isEmpty)
+        #expect(report.isClean && !state.leaving && state.aliveNodes.isEmpty && state.lastEventClock == 0)
+        #expect(report.recordsByKind["leave"] == 1)
     }
 
     @Test func failedCompactionKeepsTheOldSnapshot() async throws {
