@@ -68,10 +68,13 @@ import Glibc
 
     /// Runs `executable` (the snapshotd binary by default) with `arguments`, killing it after
     /// `timeout` seconds.
-    static func run(_ arguments: [String], executable: String? = nil, directory: String? = nil, timeout: Double = 60) throws -> ToolRun {
+    static func run(_ arguments: [String], executable: String? = nil, directory: String? = nil, timeout: Double = 60,
+                    environment: [String: String] = [:]) throws -> ToolRun {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try executable ?? SnapshotdProcess.locateBinary())
         process.arguments = arguments
+        // The tests' own settings never come from the environment they run in.
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SNAPSHOTD_") }.merging(environment) { $1 }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.standardInput = FileHandle.nullDevice
         let out = Pipe(), err = Pipe()
