@@ -41,7 +41,8 @@ public protocol FileIO: Sendable {
     /// fsync of a directory, so that a create or a rename in it is durable.
     func syncDirectory(_ path: String) throws(FileIOError)
     /// Maps `size` bytes of the file read-only (replay reads whole files this way: measured
-    /// faster than read(2) chunks, see the README). Nil when mapping is not possible.
+    /// as fast as read(2) in 1 MiB chunks or faster: within 5% on v2, faster on v1). Nil when
+    /// mapping is not possible.
     func map(_ fd: Int32, size: Int) -> UnsafeRawBufferPointer?
     func unmap(_ bytes: UnsafeRawBufferPointer)
 }

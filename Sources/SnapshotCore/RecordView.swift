@@ -1,6 +1,8 @@
 /// One decoded record whose name and address are borrowed from the bytes being decoded: valid
 /// only during the visit that delivers it. Replay applies it without creating Strings;
-/// `record` makes the owned `SnapshotRecord` for what keeps records (`inspect`, `verify`).
+/// `record` makes the owned `SnapshotRecord` where one is kept: the record-by-record decoder
+/// API (`ReplayItem`), and replay for the records it does not keep in its alive table (clocks,
+/// leave, names that are not ASCII).
 struct RecordView {
     /// The kinds in the order of `SnapshotRecord.kinds` (`rawValue` is the position there).
     enum Kind: Int {

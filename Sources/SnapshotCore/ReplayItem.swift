@@ -1,5 +1,6 @@
-/// What a format decoder finds as it is fed a snapshot file: format-neutral, so that replay,
-/// `inspect` and `verify` work the same for every format.
+/// What a format decoder finds as it is fed a snapshot file, format-neutral: the decoders'
+/// public, record-by-record API (replay itself takes borrowed `RecordView`s; the tests check
+/// that both give the same).
 public enum ReplayItem: Equatable, Sendable {
     /// A valid record starting at `offset`.
     case record(SnapshotRecord, offset: Int64)

@@ -27,7 +27,7 @@ public final class SnapshotLock: Sendable {
             switch self {
             case .held(let snapshot, let lockFile, let pid):
                 "the snapshot \(snapshot) is in use: another process\(pid.map { " (PID \($0))" } ?? "") holds \(lockFile)"
-            case .io(let error): "cannot lock the snapshot: \(error)"
+            case .io(let error): "cannot open the snapshot: \(error)"
             }
         }
     }
