@@ -61,6 +61,27 @@ import Testing
         #expect(try ServiceTests.stop(process) == 0)
     }
 
+    /// The three clocks, leaving and readiness as gauges, following a leave and a rejoin.
+    @Test func clockLeavingAndReadinessGauges() throws {
+        let (process, client, _) = try ServiceTests.start()
+        try ServiceTests.postGoScenario(client)
+        func metric(_ name: String) throws -> String? {
+            try client.get("/metrics").text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.map(String.init)
+        }
+        #expect(try metric("snapshotd_clock") == "snapshotd_clock 100.0")
+        #expect(try metric("snapshotd_event_clock") == "snapshotd_event_clock 42.0")
+        #expect(try metric("snapshotd_query_clock") == "snapshotd_query_clock 50.0")
+        #expect(try metric("snapshotd_leaving") == "snapshotd_leaving 0.0")
+        #expect(try metric("snapshotd_ready") == "snapshotd_ready 1.0")
+        #expect(try ServiceTests.post(client, "/v1/leave", "").status == 200)
+        #expect(try metric("snapshotd_leaving") == "snapshotd_leaving 1.0")
+        #expect(try metric("snapshotd_ready") == "snapshotd_ready 1.0")
+        #expect(try ServiceTests.post(client, "/v1/rejoin", "").status == 200)
+        #expect(try metric("snapshotd_leaving") == "snapshotd_leaving 0.0")
+        #expect(try metric("snapshotd_event_clock") == "snapshotd_event_clock 0.0")
+        #expect(try ServiceTests.stop(process) == 0)
+    }
+
     @Test func prometheusScrapesTheSeries() throws {
         let (process, client, _) = try ServiceTests.start()
         try ServiceTests.postGoScenario(client)
