@@ -193,6 +193,9 @@ struct EventParser::EventFields {
     Found members = Found::absent;
     uint32_t member_count = 0;
     SchemaError member_error; ///< the first bad member, if any
+    /// The first key that is no event's field (an unknown value is still validated as JSON).
+    std::string_view unknown_key;
+    bool has_unknown_key = false;
 };
 
 // MARK: - Bodies
@@ -374,6 +377,10 @@ bool EventParser::parse_event(od::object &object) {
         case Key::port:
         case Key::other:
             if (!validate(value, 1)) { return false; }
+            if (!fields.has_unknown_key) {
+                fields.unknown_key = key;
+                fields.has_unknown_key = true;
+            }
             break;
         }
         if (got == Got::failed) { return false; }
@@ -387,6 +394,17 @@ bool EventParser::finish_event(const EventFields &fields) {
     const int kind = kind_of(fields.type_text);
     if (kind < 0) { return refuse({Problem::type_unknown, 0, fields.type_text}); }
     const bool is_member_event = kind <= CEJ_KIND_MEMBER_REAP;
+
+    // A field the type does not have is refused, not ignored: a misspelled optional field
+    // ("ltme", "coalsce") would otherwise be dropped without a word. Fields of other types first
+    // by their fixed order, after any key that is no event's field at all.
+    auto unknown = [&](std::string_view key) { return refuse({Problem::unknown_field, 0, key, fields.type_text}); };
+    if (fields.has_unknown_key) { return unknown(fields.unknown_key); }
+    const bool has_name = kind == CEJ_KIND_USER || kind == CEJ_KIND_QUERY;
+    if (!has_name && fields.name != Found::absent) { return unknown("name"); }
+    if (kind != CEJ_KIND_USER && fields.payload != Found::absent) { return unknown("payload"); }
+    if (kind != CEJ_KIND_USER && fields.coalesce != Found::absent) { return unknown("coalesce"); }
+    if (!is_member_event && fields.members != Found::absent) { return unknown("members"); }
 
     // ltime: optional for member events (null counts as absent there), required otherwise.
     uint8_t flags = 0;
@@ -478,9 +496,10 @@ bool EventParser::parse_member(od::value &value, uint32_t index, SchemaError &fi
     od::object object;
     if (auto error = value.get_object().get(object)) { return fail_json(error); }
 
-    std::string_view name, addr;
+    std::string_view name, addr, unknown_key;
     uint64_t port = 0;
     Found name_found = Found::absent, addr_found = Found::absent, port_found = Found::absent;
+    bool has_unknown_key = false;
     for (auto result : object) {
         std::string_view key;
         od::field *field = read_field(result, key);
@@ -502,12 +521,20 @@ bool EventParser::parse_member(od::value &value, uint32_t index, SchemaError &fi
             break;
         default:
             if (!validate(field_value, 3)) { return false; }
+            if (!has_unknown_key) {
+                unknown_key = key;
+                has_unknown_key = true;
+            }
             break;
         }
         if (got == Got::failed) { return false; }
     }
     // Only the first bad member is reported, but later ones are still read as JSON.
     if (first_error) { return true; }
+    if (has_unknown_key) {
+        first_error = {Problem::member_unknown_field, index, unknown_key};
+        return true;
+    }
 
     Problem problem = Problem::none;
     uint8_t address[16];

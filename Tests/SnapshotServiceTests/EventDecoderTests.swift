@@ -76,13 +76,36 @@ struct EventDecoderTests {
         #expect(try decode(#"{"type":"clock","ltime":100}"#) == [.clock(ltime: 100)])
     }
 
-    @Test func fieldsInAnyOrderAndUnknownFieldsIgnored() throws {
+    @Test func fieldsInAnyOrder() throws {
         let body = """
-            { "extra": {"nested": [1, 2.5e-3, "s", true, false, null, {"deep": []}]},
-              "ltime" : 9, "members": [ {"port": 1, "zone": "x", "addr": "fe80::1", "name": "n"} ],
-              "name": 12, "payload": false, "type": "member-update" }
+            { "ltime" : 9, "members": [ {"port": 1, "addr": "fe80::1", "name": "n"} ],
+              "type": "member-update" }
             """
         #expect(try decode(body) == [.member(.update, members: [try member("n", "fe80::1", 1)], ltime: 9)])
+    }
+
+    /// A misspelled field must not be dropped in silence: the event is refused, naming it. Its
+    /// value is still read as JSON (invalid JSON is reported as such, first).
+    @Test(arguments: [
+        (#"{"type":"user","ltime":42,"name":"n","ltme":7}"#, #"unknown field "ltme" in a user event"#),
+        (#"{"type":"user","ltime":42,"name":"loy","payload":"aGVsbG81","cltme":100e0860}"#, #"unknown field "cltme" in a user event"#),
+        (#"{"ltme":7,"type":"clock","ltime":1}"#, #"unknown field "ltme" in a clock event"#),
+        (#"{"type":"user","ltime":1,"name":"u","coalsce":true}"#, #"unknown field "coalsce" in a user event"#),
+        (#"{"type":"query","ltime":1,"name":"q","Type":"query"}"#, #"unknown field "Type" in a query event"#),
+        (#"{"type":"clock","ltime":1,"xé":{"nested":[1,{"deep":[]}]}}"#, #"unknown field "xé" in a clock event"#),
+        (#"{"type":"member-join","members":[{"name":"a","addr":"::1","port":1}],"addr":"::1"}"#,
+         #"unknown field "addr" in a member-join event"#),
+        (#"{"type":"member-join","members":[{"name":"a","addr":"::1","port":1,"zone":"x"}]}"#, #"unknown field "zone" in members[0]"#),
+        (#"{"type":"member-join","members":[{"name":"a","addr":"::1","port":1},{"nmae":"b","addr":"::1","port":1}]}"#,
+         #"unknown field "nmae" in members[1]"#),
+        (#"{"type":"member-join","members":[{"name":"a","addr":"::1","port":1,"tags":{"role":"web"}}]}"#,
+         #"unknown field "tags" in members[0]"#),
+    ])
+    func unknownFieldsAreRefused(body: String, reason: String) {
+        #expect(failure(body) == EventDecodingError(eventIndex: 0, reason: reason))
+        #expect(failure("[{\"type\":\"clock\",\"ltime\":1},\(body)]") == EventDecodingError(eventIndex: 1, reason: reason))
+        #expect(failure("{\"type\":\"clock\",\"ltime\":1}\n\(body)\n", .ndjson) == EventDecodingError(eventIndex: 1, reason: reason))
+        #expect(ReferenceDecoder.decode(Array(body.utf8), format: .single) == nil)
     }
 
     @Test func repeatedKeyTakesTheLastValue() throws {
@@ -287,8 +310,17 @@ struct EventDecoderTests {
         #expect(failure("{\"type\":\"clock\",\"ltime\":1}\n\n\(body)\n", .ndjson) == EventDecodingError(eventIndex: 1, reason: reason))
     }
 
-    @Test func fieldsAnotherTypeWouldUseAreIgnored() throws {
-        #expect(try decode(#"{"type":"clock","ltime":1,"name":5,"members":"x","payload":"!","coalesce":3}"#) == [.clock(ltime: 1)])
+    /// Fields of another type are not the event's either (openapi.yaml: additionalProperties: false).
+    @Test func fieldsAnotherTypeHasAreRefused() {
+        #expect(failure(#"{"type":"clock","ltime":1,"name":5,"members":"x","payload":"!","coalesce":3}"#)?.description
+            == #"event 0: unknown field "name" in a clock event"#)
+        #expect(failure(#"{"type":"clock","ltime":1,"name":null}"#)?.reason == #"unknown field "name" in a clock event"#)
+        #expect(failure(#"{"type":"query","ltime":1,"name":"q","payload":""}"#)?.reason == #"unknown field "payload" in a query event"#)
+        #expect(failure(#"{"type":"query","ltime":1,"name":"q","coalesce":false}"#)?.reason
+            == #"unknown field "coalesce" in a query event"#)
+        #expect(failure(#"{"type":"user","ltime":1,"name":"u","members":[]}"#)?.reason == #"unknown field "members" in a user event"#)
+        #expect(failure(#"{"type":"member-leave","members":[{"name":"a","addr":"::1","port":1}],"name":"a"}"#)?.reason
+            == #"unknown field "name" in a member-leave event"#)
     }
 
     @Test func memberNameWithLineBreakIsRefused() {
@@ -369,7 +401,7 @@ struct EventDecoderTests {
         #expect(failure("[[[[[[[[]]]]]]]]")?.description == "event 0: expected a JSON object")
         #expect(failure(#"{"type":"clock","ltime":1,"x":\#(deep)}"#)?.description == "event 0: JSON nested too deeply")
         let shallow = String(repeating: "[", count: 60) + String(repeating: "]", count: 60)
-        #expect(failure(#"{"type":"clock","ltime":1,"x":\#(shallow)}"#) == nil)
+        #expect(failure(#"{"type":"clock","ltime":1,"x":\#(shallow)}"#)?.description == #"event 0: unknown field "x" in a clock event"#)
         let unbalanced = String(repeating: "[", count: 100_000)
         #expect(failure(unbalanced)?.reason.hasPrefix("invalid JSON") == true)
         #expect(failure(#"{"type":"clock","ltime":1,"x":\#(unbalanced)}"#)?.eventIndex == 0)
@@ -457,8 +489,20 @@ private enum ReferenceDecoder {
         byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
     }
 
+    /// The fields each type has (openapi.yaml); any other key refuses the event.
+    private static func fields(of type: String) -> Set<String> {
+        switch type {
+        case "user": ["type", "ltime", "name", "payload", "coalesce"]
+        case "query": ["type", "ltime", "name"]
+        case "clock": ["type", "ltime"]
+        default: ["type", "ltime", "members"]
+        }
+    }
+
     private static func event(_ json: Any) -> SnapshotEvent? {
-        guard let object = json as? [String: Any], let type = object["type"] as? String else { return nil }
+        guard let object = json as? [String: Any], let type = object["type"] as? String,
+              Set(object.keys).isSubset(of: fields(of: type))
+        else { return nil }
         if let kind = MemberEventKind(rawValue: type) {
             var ltime: UInt64?
             if let value = object["ltime"], !(value is NSNull) {
@@ -468,7 +512,7 @@ private enum ReferenceDecoder {
             guard let list = object["members"] as? [Any], !list.isEmpty else { return nil }
             var members: [Member] = []
             for item in list {
-                guard let fields = item as? [String: Any],
+                guard let fields = item as? [String: Any], Set(fields.keys).isSubset(of: ["name", "addr", "port"]),
                       let name = fields["name"] as? String,
                       let text = fields["addr"] as? String, let address = IPAddress(text),
                       let port = fields["port"].flatMap(uint64), port <= 65535
@@ -531,7 +575,7 @@ private enum ReferenceDecoder {
 private struct EventTextGenerator {
     private var random: SplitMix64
     private typealias Field = (key: String, value: String)
-    private struct MemberText { var name: String; var addr: String; var port: String }
+    private struct MemberText { var name: String; var addr: String; var port: String; var extra: Field? }
 
     init(seed: UInt64) {
         random = SplitMix64(seed: seed)
@@ -557,7 +601,7 @@ private struct EventTextGenerator {
                 fields.append((key, value))
             }
         }
-        switch below(12) {
+        switch below(14) {
         case 0:
             fields.remove(at: below(fields.count))
         case 1:
@@ -585,6 +629,14 @@ private struct EventTextGenerator {
             fields.append((fields[i].key, jsonValue(depth: 1)))
         case 8:
             replace("coalesce", pick(["\"true\"", "1", "0", "null", "false"]), in: &fields)
+        case 10:
+            // A field the type does not have: a misspelling, another type's field, or a member's.
+            let key = pick(["extra", "Type", "LTIME", "ltme", "names", "zone", "x\u{e9}", "meta", "name", "members", "payload"])
+            if !fields.contains(where: { $0.key == key }) { fields.append((key, jsonValue(depth: 2))) }
+        case 11:
+            var members = (0..<(1 + below(3))).map { _ in memberText() }
+            members[below(members.count)].extra = (pick(["tags", "zone", "Name", "status"]), jsonValue(depth: 2))
+            replace("members", membersText(members), in: &fields)
         case 9:
             let text = object(fields)
             return String(text.prefix(below(text.count)))
@@ -626,9 +678,6 @@ private struct EventTextGenerator {
             fields.append(("type", quote("clock")))
             fields.append(("ltime", String(ltime())))
         }
-        for _ in 0..<below(3) {
-            fields.append((pick(["extra", "Type", "LTIME", "names", "zone", "x\u{e9}", "meta"]), jsonValue(depth: 3)))
-        }
         for i in stride(from: fields.count - 1, to: 0, by: -1) { fields.swapAt(i, below(i + 1)) }
         return fields
     }
@@ -643,13 +692,13 @@ private struct EventTextGenerator {
     }
 
     private mutating func memberText() -> MemberText {
-        MemberText(name: quote(name(allowLineBreaks: false)), addr: quote(address()), port: String(below(65536)))
+        MemberText(name: quote(name(allowLineBreaks: false)), addr: quote(address()), port: String(below(65536)), extra: nil)
     }
 
     private mutating func membersText(_ members: [MemberText]) -> String {
         let objects = members.map { member -> String in
             var fields: [Field] = [("name", member.name), ("addr", member.addr), ("port", member.port)]
-            if below(4) == 0 { fields.append(("tags", jsonValue(depth: 2))) }
+            if let extra = member.extra { fields.append(extra) }
             for i in stride(from: fields.count - 1, to: 0, by: -1) { fields.swapAt(i, below(i + 1)) }
             return object(fields)
         }
