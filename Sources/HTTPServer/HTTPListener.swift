@@ -86,17 +86,25 @@ final class HTTPListener: @unchecked Sendable {
     private func acceptReady() {
         guard state == .running else { return }
         for _ in 0..<64 {
-            let client = Socket.accept(fd)
+            let (client, peer) = Socket.accept(fd)
             if client < 0 {
-                switch errno {
-                case EINTR, ECONNABORTED, EPROTO, EPERM:
+                let code = errno
+                switch code {
+                case EAGAIN, EWOULDBLOCK:
+                    return
+                case EINTR, ECONNABORTED, EPROTO:
+                    continue
+                case EPERM:
+                    hooks.acceptFailed?(code)
                     continue
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     // Out of descriptors or memory: the pending connection would make the
                     // source fire in a loop; pause accepting for a moment.
+                    hooks.acceptFailed?(code)
                     pauseAccepting()
                     return
                 default:
+                    hooks.acceptFailed?(code)
                     return
                 }
             }
@@ -104,6 +112,7 @@ final class HTTPListener: @unchecked Sendable {
             let rejected = servedCount >= configuration.maxConnections
             let connection = HTTPConnection(
                 fd: client,
+                remoteAddress: peer,
                 queue: queuePool[nextQueue].queue,
                 readBuffer: queuePool[nextQueue].readBuffer,
                 listener: self,

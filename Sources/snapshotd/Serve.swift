@@ -60,6 +60,9 @@ struct Serve: ParsableCommand {
     @Flag(help: "With a token, protect the read routes too. (SNAPSHOTD_PROTECT_READS=1)")
     var protectReads = ["1", "true", "yes"].contains(environment["SNAPSHOTD_PROTECT_READS"] ?? "")
 
+    @Flag(help: "Log every request at info: method, path, status, seconds, client. (SNAPSHOTD_ACCESS_LOG=1)")
+    var accessLog = ["1", "true", "yes"].contains(environment["SNAPSHOTD_ACCESS_LOG"] ?? "")
+
     @Option(help: .hidden)
     var simulateSyncDelayMs = 0
 
@@ -107,17 +110,19 @@ struct Serve: ParsableCommand {
         }
 
         let metrics = ServiceMetrics()
-        let api = SnapshotAPI(metrics: metrics, configuration: service)
+        let api = SnapshotAPI(metrics: metrics, configuration: service, logger: logger)
         var hooks = api.hooks
         let count = hooks.responseSent
-        hooks.responseSent = { method, path, status, seconds in
-            count?(method, path, status, seconds)
-            logger.debug("\(method) \(path) \(status) \(String(format: "%.6f", seconds))s")
+        let accessLevel: Logger.Level = accessLog ? .info : .debug
+        hooks.responseSent = { method, path, status, seconds, client in
+            count?(method, path, status, seconds, client)
+            logger.log(level: accessLevel, "\(method.isEmpty ? "-" : method) \(path.isEmpty ? "-" : path) \(status) \(String(format: "%.6f", seconds))s",
+                       metadata: ["client": "\(client)"])
         }
         var http = HTTPServerConfiguration()
         http.host = address.host
         http.port = address.port
-        http.maxConnections = maxConnections
+        http.maxConnections = try DescriptorLimit.connections(maxConnections, logger: logger)
         http.headerTimeout = headerTimeout
         http.idleTimeout = idleTimeout
         http.maxBodyBytes = maxBodyBytes

@@ -170,6 +170,46 @@ import Testing
         #expect(try Self.stop(process) == 0)
     }
 
+    /// A body in a content coding snapshotd does not decode is refused with 415 (RFC 9110
+    /// §15.5.16), not misread as JSON; `identity` is no coding at all.
+    @Test func contentEncodingIsRefused() throws {
+        let (process, client, _) = try Self.start()
+        let event = Array(#"{"type":"clock","ltime":5}"#.utf8)
+        for coding in ["gzip", "deflate", "br", "identity, gzip", "GZIP"] {
+            let response = try client.post("/v1/events", body: event, headers: ["Content-Encoding: \(coding)"])
+            try Contract.check(response, "POST", "/v1/events")
+            #expect(response.status == 415, "\(coding)")
+            #expect((try response.json()["error"] as? String)?.contains("Content-Encoding") == true, "\(response.text)")
+            #expect(response.header("accept-encoding") == "identity")
+        }
+        #expect(try Self.snapshot(client).clock == 0)
+        let identity = try client.post("/v1/events", body: event, headers: ["Content-Encoding: identity"])
+        #expect(identity.status == 200)
+        #expect(try Self.snapshot(client).clock == 5)
+        #expect(try Self.stop(process) == 0)
+    }
+
+    /// application/ndjson (the name ndjson.org now uses) is NDJSON as application/x-ndjson is.
+    @Test func ndjsonUnderBothMediaTypes() throws {
+        let (process, client, _) = try Self.start()
+        let body = "{\"type\":\"clock\",\"ltime\":3}\n{\"type\":\"query\",\"ltime\":4,\"name\":\"q\"}\n"
+        for type in ["application/ndjson", "application/x-ndjson", "Application/NDJSON; charset=utf-8"] {
+            let response = try Self.post(client, "/v1/events", body, contentType: type)
+            #expect(response.status == 200, "\(type): \(response.text)")
+            #expect(response.text == #"{"accepted":2,"durable":true}"#)
+        }
+        #expect(try Self.stop(process) == 0)
+    }
+
+    /// A misspelled field is refused over HTTP too, naming it.
+    @Test func unknownFieldIsRefused() throws {
+        let (process, client, _) = try Self.start()
+        let response = try Self.post(client, "/v1/events", #"{"type":"user","ltime":42,"name":"n","ltme":7}"#)
+        #expect(response.status == 400)
+        #expect(try response.json()["error"] as? String == #"event 0: unknown field "ltme" in a user event"#)
+        #expect(try Self.stop(process) == 0)
+    }
+
     @Test func fullQueueAnswers503WithRetryAfter() throws {
         let (process, _, _) = try Self.start(nil, [
             "--queue-capacity", "1", "--queue-wait", "0", "--simulate-sync-delay-ms", "300",

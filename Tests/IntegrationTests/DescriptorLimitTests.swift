@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The open-file limit (issue 11): under `ulimit -n 256` and the default `--max-connections
+/// 1024`, connections beyond what the limit held used to hang with nothing logged. snapshotd is
+/// started here through prlimit(1), which sets the limits and execs it.
+@Suite(.serialized) struct DescriptorLimitTests {
+    static let prlimit = "/usr/bin/prlimit"
+
+    static func lines(_ text: String, containing needle: String) -> [Substring] {
+        text.split(separator: "\n").filter { $0.contains(needle) }
+    }
+
+    /// A soft limit below the hard one is raised to it at start, as Go and nginx do.
+    @Test func softLimitIsRaisedToTheHardLimit() throws {
+        let process = try SnapshotdProcess(snapshotPath: SnapshotdProcess.makeTempDir() + "/snapshot",
+                                           launcher: [Self.prlimit, "--nofile=100:4096"])
+        let limits = try String(contentsOfFile: "/proc/\(process.pid)/limits", encoding: .utf8)
+        let line = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }.map(String.init) ?? ""
+        #expect(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).prefix(2) == ["4096", "4096"], "\(line)")
+        #expect(process.stderrText.contains("raised the open-file limit"), "\(process.stderrText)")
+        #expect(!process.stderrText.contains("lowered"))
+        #expect(try ServiceTests.stop(process) == 0)
+    }
+
+    /// A hard limit too low for the default 1024 connections lowers --max-connections with a
+    /// warning; when descriptors run out anyway, accept's EMFILE is logged (once a second at
+    /// most), and once the connections close the server serves again.
+    @Test func runningOutOfDescriptorsIsLoggedAndRecovers() throws {
+        let process = try SnapshotdProcess(snapshotPath: SnapshotdProcess.makeTempDir() + "/snapshot",
+                                           launcher: [Self.prlimit, "--nofile=160:160"])
+        #expect(process.stderrText.contains("--max-connections 1024 lowered to 96"), "\(process.stderrText)")
+        let started = Date()
+        var connections: [RawConnection] = []
+        for index in 0..<300 {
+            do {
+                connections.append(try RawConnection(port: process.port))
+            } catch {
+                Issue.record("connection \(index): \(error); \(process.stderrText.suffix(1000))")
+                break
+            }
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while Self.lines(process.stderrText, containing: "accept failed").isEmpty && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let failures = Self.lines(process.stderrText, containing: "accept failed")
+        #expect(failures.first?.contains("EMFILE") == true, "\(process.stderrText.suffix(2000))")
+        Thread.sleep(forTimeInterval: 1.5)
+        let logged = Self.lines(process.stderrText, containing: "accept failed").count
+        #expect(logged >= 1 && Double(logged) <= Date().timeIntervalSince(started) + 1, "rate-limited: \(logged) lines")
+        #expect(Self.lines(process.stderrText, containing: "accept failed").contains { $0.contains("suppressed=") })
+
+        connections.removeAll()
+        let client = CurlClient(baseURL: process.baseURL)
+        var status = 0
+        let recovered = Date().addingTimeInterval(15)
+        while status != 200 && Date() < recovered {
+            status = (try? client.get("/healthz"))?.status ?? 0
+            if status != 200 { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(status == 200)
+        #expect(try ServiceTests.stop(process) == 0)
+    }
+}
