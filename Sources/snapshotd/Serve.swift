@@ -60,8 +60,9 @@ struct Serve: ParsableCommand {
     @Flag(help: "With a token, protect the read routes too. (SNAPSHOTD_PROTECT_READS=1)")
     var protectReads = ["1", "true", "yes"].contains(environment["SNAPSHOTD_PROTECT_READS"] ?? "")
 
+    // Not initialised from the environment: ArgumentParser refuses a flag whose default is true.
     @Flag(help: "Log every request at info: method, path, status, seconds, client. (SNAPSHOTD_ACCESS_LOG=1)")
-    var accessLog = ["1", "true", "yes"].contains(environment["SNAPSHOTD_ACCESS_LOG"] ?? "")
+    var accessLog = false
 
     @Option(help: .hidden)
     var simulateSyncDelayMs = 0
@@ -113,7 +114,8 @@ struct Serve: ParsableCommand {
         let api = SnapshotAPI(metrics: metrics, configuration: service, logger: logger)
         var hooks = api.hooks
         let count = hooks.responseSent
-        let accessLevel: Logger.Level = accessLog ? .info : .debug
+        let accessLogOn = accessLog || ["1", "true", "yes"].contains((Self.environment["SNAPSHOTD_ACCESS_LOG"] ?? "").lowercased())
+        let accessLevel: Logger.Level = accessLogOn ? .info : .debug
         hooks.responseSent = { method, path, status, seconds, client in
             count?(method, path, status, seconds, client)
             logger.log(level: accessLevel, "\(method.isEmpty ? "-" : method) \(path.isEmpty ? "-" : path) \(status) \(String(format: "%.6f", seconds))s",

@@ -201,6 +201,33 @@ import Testing
         #expect(try Self.stop(process) == 0)
     }
 
+    /// --access-log (or SNAPSHOTD_ACCESS_LOG=1): one line per request at info, with the method,
+    /// path, status, seconds and the client's address; without it those lines are at debug.
+    @Test func accessLogBehindAFlag() throws {
+        func accessLines(_ process: SnapshotdProcess) -> [Substring] {
+            process.stderrText.split(separator: "\n").filter { $0.contains("GET /v1/snapshot 200 ") }
+        }
+        let (process, client, _) = try Self.start(nil, ["--access-log"])
+        _ = try Self.snapshot(client)
+        #expect(try Self.post(client, "/v1/events", "{").status == 400)
+        #expect(try Self.stop(process) == 0)
+        let line = accessLines(process).first.map(String.init) ?? ""
+        #expect(line.contains(" info ") && line.contains("client=127.0.0.1:") && line.range(of: #"200 \d+\.\d{6}s"#, options: .regularExpression) != nil,
+                "\(process.stderrText)")
+        #expect(process.stderrText.contains("POST /v1/events 400 "))
+
+        let fromEnvironment = try SnapshotdProcess(snapshotPath: SnapshotdProcess.makeTempDir() + "/s",
+                                                   environment: ["SNAPSHOTD_ACCESS_LOG": "1"])
+        _ = try Self.snapshot(CurlClient(baseURL: fromEnvironment.baseURL))
+        #expect(try Self.stop(fromEnvironment) == 0)
+        #expect(accessLines(fromEnvironment).count == 1)
+
+        let (quiet, quietClient, _) = try Self.start()
+        _ = try Self.snapshot(quietClient)
+        #expect(try Self.stop(quiet) == 0)
+        #expect(accessLines(quiet).isEmpty)
+    }
+
     /// A misspelled field is refused over HTTP too, naming it.
     @Test func unknownFieldIsRefused() throws {
         let (process, client, _) = try Self.start()
