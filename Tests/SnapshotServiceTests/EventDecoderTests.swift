@@ -339,13 +339,21 @@ struct EventDecoderTests {
         for end in whole.indices.dropLast() {
             let prefix = String(whole[..<end])
             let error = try #require(failure(prefix), "\(prefix)")
-            #expect(error.reason == "no events" || error.reason.hasPrefix("invalid JSON"), "\(prefix): \(error)")
-            if prefix.isEmpty { continue }
-            let ndjson = try #require(failure(#"{"type":"clock","ltime":1}"# + "\n" + prefix, .ndjson))
-            #expect(ndjson.eventIndex == 1, "\(prefix): \(ndjson)")
+            if prefix.isEmpty {
+                #expect(error.reason == "no events")
+                continue
+            }
+            // Every truncation is reported where the input ends (issue 11).
+            let ending = "invalid JSON at byte \(prefix.utf8.count): unexpected end"
+            #expect(error.reason.hasPrefix(ending), "\(prefix): \(error)")
+            #expect(ReferenceDecoder.jsonError(Array(prefix.utf8)) == ending, "\(prefix)")
+            let line = #"{"type":"clock","ltime":1}"# + "\n"
+            let ndjson = try #require(failure(line + prefix, .ndjson))
+            #expect(ndjson.eventIndex == 1 && ndjson.reason.hasPrefix("invalid JSON at byte \(line.utf8.count + prefix.utf8.count): unexpected end"),
+                    "\(prefix): \(ndjson)")
         }
         #expect(failure(#"{"type":"clock","ltime":1"#)?.description
-            == "event 0: invalid JSON at byte 0: unbalanced or truncated object or array")
+            == "event 0: invalid JSON at byte 25: unexpected end (unclosed object or array)")
         #expect(failure(#"[{"type":"clock","ltime":1},{"type":"clock""#)?.eventIndex == nil)
     }
 
@@ -388,11 +396,40 @@ struct EventDecoderTests {
             == "event 1: invalid JSON at byte 28: unexpected token")
     }
 
+    /// A JSON error says where it is, as a byte offset into the body: the end of the input for
+    /// a truncated body, the first byte after the value for trailing content, the closer that
+    /// closes nothing. Foundation (the reference) agrees on the kind and the offset.
+    @Test(arguments: [
+        (#"{"type":"clock","ltime":1"#, "invalid JSON at byte 25: unexpected end (unclosed object or array)"),
+        (#"{"type":"cl"#, "invalid JSON at byte 11: unexpected end (unclosed string)"),
+        (#"{"type":"clock","ltime":"#, "invalid JSON at byte 24: unexpected end (unclosed object or array)"),
+        (#"[{"type":"clock","ltime":1},{"type":"clock""#, "invalid JSON at byte 43: unexpected end (unclosed object or array)"),
+        (#"{"type":"member-join","members":[{"name":"é","addr":"::1","port":1}"#,
+         "invalid JSON at byte 68: unexpected end (unclosed object or array)"),
+        (#"{"type":"clock","ltime":1} x"#, "invalid JSON at byte 27: unexpected content after the JSON value"),
+        (#"{"type":"clock","ltime":1}}"#, "invalid JSON at byte 26: unexpected content after the JSON value"),
+        (#"{"type":"clock","ltime":1} {"type":"clock","ltime":2}"#, "invalid JSON at byte 27: unexpected content after the JSON value"),
+        (#"{"type":"clock","ltime":1]"#, "invalid JSON at byte 25: unexpected ']'"),
+        (#"}{"#, "invalid JSON at byte 0: unexpected '}'"),
+    ])
+    func jsonErrorsSayWhere(body: String, message: String) throws {
+        let error = try #require(failure(body))
+        #expect(error.reason == message, "\(body)")
+        let reference = try #require(ReferenceDecoder.jsonError(Array(body.utf8)), "\(body)")
+        #expect(message.hasPrefix(reference), "Foundation: \(reference)")
+        // In NDJSON the offset counts from the start of the body, not of the line.
+        let first = #"{"type":"clock","ltime":1}"# + "\n"
+        let shifted = message.replacing(/byte (\d+)/) { "byte \(Int($0.1)! + first.utf8.count)" }
+        #expect(failure(first + body, .ndjson) == EventDecodingError(eventIndex: 1, reason: shifted))
+    }
+
     @Test func invalidUTF8() {
         let body = Array(#"{"type":"query","ltime":1,"name":"a"#.utf8) + [0xFF, 0xFE] + Array(#""}"#.utf8)
-        #expect(failure(body)?.description == "invalid JSON: invalid UTF-8")
+        #expect(failure(body)?.description == "invalid JSON at byte 35: invalid UTF-8")
         #expect(failure(Array(#"{"type":"clock","ltime":1}"#.utf8) + [0x0A] + body, .ndjson)?.description
-            == "event 1: invalid JSON: invalid UTF-8")
+            == "event 1: invalid JSON at byte 62: invalid UTF-8")
+        #expect(failure(Array(#"{"type":"query","ltime":1,"name":""#.utf8) + [0xED, 0xA0, 0x80] + Array(#""}"#.utf8))?.reason
+            == "invalid JSON at byte 34: invalid UTF-8") // a UTF-16 surrogate
     }
 
     @Test func nestingGarbage() {
@@ -441,9 +478,13 @@ struct EventDecoderTests {
         for _ in 0..<1000 {
             let text = generator.mutatedEvent()
             let reference = ReferenceDecoder.decode(Array(text.utf8), format: .single)
-            let fast = try? decoder.decode(Array(text.utf8), format: .single)
-            #expect(fast == reference, "\(text)")
+            let fast = Result { () throws(EventDecodingError) in try decoder.decode(Array(text.utf8), format: .single) }
+            #expect((try? fast.get()) == reference, "\(text)")
             if reference == nil { refused += 1 }
+            // Where Foundation says the input ended early, the decoder says so at the same byte.
+            if case .failure(let error) = fast, let json = ReferenceDecoder.jsonError(Array(text.utf8)), json.hasSuffix("unexpected end"), !text.isEmpty {
+                #expect(error.reason.hasPrefix(json), "\(text)")
+            }
         }
         #expect(refused > 300 && refused < 1000)
     }
@@ -483,6 +524,21 @@ private enum ReferenceDecoder {
             events.append(event)
         }
         return events
+    }
+
+    /// Foundation's JSON error as the decoder words its start: `invalid JSON at byte N`, plus
+    /// `: unexpected end` (N the end of the input) when the input ended early. Nil when Foundation
+    /// parses the body.
+    static func jsonError(_ body: [UInt8]) -> String? {
+        do {
+            _ = try JSONSerialization.jsonObject(with: Data(body), options: .fragmentsAllowed)
+            return nil
+        } catch {
+            let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? ""
+            if text.hasPrefix("Unexpected end of file") { return "invalid JSON at byte \(body.count): unexpected end" }
+            guard let match = text.firstMatch(of: /around character (\d+)/) else { return "invalid JSON: \(text)" }
+            return "invalid JSON at byte \(match.1)"
+        }
     }
 
     private static func isSpace(_ byte: UInt8) -> Bool {
