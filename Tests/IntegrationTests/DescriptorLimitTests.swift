@@ -35,15 +35,7 @@ import Glibc
                                            launcher: [Self.prlimit, "--nofile=160:160"])
         #expect(process.stderrText.contains("--max-connections 1024 lowered to 96"), "\(process.stderrText)")
         let started = Date()
-        var connections: [RawConnection] = []
-        for index in 0..<300 {
-            do {
-                connections.append(try RawConnection(port: process.port))
-            } catch {
-                Issue.record("connection \(index): \(error); \(process.stderrText.suffix(1000))")
-                break
-            }
-        }
+        let connections = try ConnectionHolder(port: process.port, count: 300)
         let deadline = Date().addingTimeInterval(10)
         while Self.lines(process.stderrText, containing: "accept failed").isEmpty && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.05)
@@ -55,7 +47,7 @@ import Glibc
         #expect(logged >= 1 && Double(logged) <= Date().timeIntervalSince(started) + 1, "rate-limited: \(logged) lines")
         #expect(Self.lines(process.stderrText, containing: "accept failed").contains { $0.contains("suppressed=") })
 
-        connections.removeAll()
+        connections.close()
         let client = CurlClient(baseURL: process.baseURL)
         var status = 0
         let recovered = Date().addingTimeInterval(15)
@@ -65,5 +57,39 @@ import Glibc
         }
         #expect(status == 200)
         #expect(try ServiceTests.stop(process) == 0)
+    }
+}
+
+/// Connections held open by a child bash (through its /dev/tcp), so that this test process's own
+/// descriptors, which other suites count while they run, are not used up. They close with it.
+final class ConnectionHolder {
+    private let process = Process()
+    private let input = Pipe()
+
+    init(port: Int, count: Int) throws {
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", """
+            for i in $(seq 10 \(9 + count)); do eval "exec $i<>/dev/tcp/127.0.0.1/\(port)" || exit 1; done
+            echo open; read -r _
+            """]
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        let line = String(decoding: output.fileHandleForReading.readData(ofLength: 5), as: UTF8.self)
+        guard line.hasPrefix("open") else {
+            close()
+            throw RawConnectionError(description: "bash did not open \(count) connections to port \(port)")
+        }
+    }
+
+    /// Ends the child, which closes every connection.
+    func close() {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    deinit {
+        if process.isRunning { close() }
     }
 }
