@@ -27,6 +27,20 @@ import Glibc
         #expect(try ServiceTests.stop(process) == 0)
     }
 
+    /// A limit that cannot hold even one connection beside the 64 descriptors kept is refused
+    /// at start with one clear line (exit 1), not served until the first client hangs.
+    @Test func aLimitTooLowToServeIsRefused() throws {
+        do {
+            let process = try SnapshotdProcess(snapshotPath: SnapshotdProcess.makeTempDir() + "/snapshot",
+                                               launcher: [Self.prlimit, "--nofile=64:64"])
+            Issue.record("served under a limit of 64: \(process.stderrText)")
+        } catch let error as SnapshotdProcessError {
+            guard case .exitedBeforeReady(let status, let output) = error else { throw error }
+            #expect(status == 1)
+            #expect(output.contains("the open-file limit is 64, too low to serve"), "\(output)")
+        }
+    }
+
     /// A hard limit too low for the default 1024 connections lowers --max-connections with a
     /// warning; when descriptors run out anyway, accept's EMFILE is logged (once a second at
     /// most), and once the connections close the server serves again.
