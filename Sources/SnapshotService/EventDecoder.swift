@@ -31,7 +31,8 @@ public final class EventDecoder {
     public enum Format: Sendable, Hashable {
         /// `application/json`: one event object, or an array of them.
         case single
-        /// `application/x-ndjson`: one event object per line; blank lines are ignored.
+        /// `application/x-ndjson` (or `application/ndjson`): one event object per line; blank
+        /// lines are ignored.
         case ndjson
     }
 

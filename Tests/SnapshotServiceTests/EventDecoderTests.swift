@@ -411,6 +411,7 @@ struct EventDecoderTests {
         (#"{"type":"clock","ltime":1} {"type":"clock","ltime":2}"#, "invalid JSON at byte 27: unexpected content after the JSON value"),
         (#"{"type":"clock","ltime":1]"#, "invalid JSON at byte 25: unexpected ']'"),
         (#"}{"#, "invalid JSON at byte 0: unexpected '}'"),
+        ("{\"type\":\"clock\",\"ltime\":1,\"x\":\"a\tb\"}", "invalid JSON at byte 32: unescaped control character in a string"),
     ])
     func jsonErrorsSayWhere(body: String, message: String) throws {
         let error = try #require(failure(body))
