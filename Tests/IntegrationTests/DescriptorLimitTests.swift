@@ -48,6 +48,11 @@ import Glibc
         let process = try SnapshotdProcess(snapshotPath: SnapshotdProcess.makeTempDir() + "/snapshot",
                                            launcher: [Self.prlimit, "--nofile=160:160"])
         #expect(process.stderrText.contains("--max-connections 1024 lowered to 96"), "\(process.stderrText)")
+        // Ready first: the snapshot is opened after "listening on", and a flood that took every
+        // descriptor before would make that open fail (EMFILE) and the server exit.
+        let client = CurlClient(baseURL: process.baseURL)
+        let ready = Date().addingTimeInterval(20)
+        while (try? client.get("/readyz"))?.status != 200 && Date() < ready { Thread.sleep(forTimeInterval: 0.02) }
         let started = Date()
         let connections = try ConnectionHolder(port: process.port, count: 300)
         let deadline = Date().addingTimeInterval(10)
@@ -62,7 +67,6 @@ import Glibc
         #expect(Self.lines(process.stderrText, containing: "accept failed").contains { $0.contains("suppressed=") })
 
         connections.close()
-        let client = CurlClient(baseURL: process.baseURL)
         var status = 0
         let recovered = Date().addingTimeInterval(15)
         while status != 200 && Date() < recovered {
