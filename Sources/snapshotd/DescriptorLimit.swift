@@ -8,8 +8,9 @@ import Logging
 /// the limit still cannot hold is lowered, with a warning.
 enum DescriptorLimit {
     /// Descriptors kept for everything but connections: stdio, the listener, the snapshot and its
-    /// compaction file and directory, Dispatch's epoll and event descriptors, and connections
-    /// being refused with 503 above `--max-connections`.
+    /// compaction file and directory, Dispatch's epoll and event descriptors, and the connections
+    /// being refused with 503 above `--max-connections` (at most
+    /// `HTTPServerConfiguration.maxRejectedConnections`, 32).
     static let reserved = 64
 
     struct TooLow: Error, CustomStringConvertible {

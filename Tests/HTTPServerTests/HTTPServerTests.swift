@@ -338,6 +338,26 @@ func nowSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9
         await server.stop()
     }
 
+    /// Refusals hold descriptors too: beyond maxRejectedConnections a new connection waits in
+    /// the backlog, unanswered, until a refused one closes.
+    @Test func refusalsAreBoundedToo() async throws {
+        let (server, port) = try startServer {
+            $0.maxConnections = 1
+            $0.maxRejectedConnections = 1
+        }
+        let first = try TestClient(port: port)
+        first.send(get("/1"))
+        #expect(first.readResponse()?.status == 200)
+        let second = try TestClient(port: port)
+        #expect(second.readResponse()?.status == 503)  // lingers until we close (2 s at most)
+        let third = try TestClient(port: port, timeout: 0.5)
+        #expect(third.readResponse()?.status == nil)
+        second.shutdownWrite()
+        #expect(second.waitForClose())
+        #expect(third.readResponse()?.status == 503)
+        await server.stop()
+    }
+
     @Test func gracefulStopWaitsForAParkedRequest() async throws {
         let parked = Mutex<HTTPResponder?>(nil)
         let handler: HTTPHandler = { request, responder in

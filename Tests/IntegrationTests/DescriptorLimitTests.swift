@@ -42,39 +42,75 @@ import Glibc
     }
 
     /// A hard limit too low for the default 1024 connections lowers --max-connections with a
-    /// warning; when descriptors run out anyway, accept's EMFILE is logged (once a second at
-    /// most), and once the connections close the server serves again.
-    @Test func runningOutOfDescriptorsIsLoggedAndRecovers() throws {
+    /// warning, and that holds: 300 connections at once (96 served, 32 answered 503 at a time, the
+    /// rest waiting in the backlog) never exhaust the descriptors; once they close it serves.
+    @Test func aLowHardLimitLowersMaxConnections() throws {
         let process = try SnapshotdProcess(snapshotPath: SnapshotdProcess.makeTempDir() + "/snapshot",
                                            launcher: [Self.prlimit, "--nofile=160:160"])
         #expect(process.stderrText.contains("--max-connections 1024 lowered to 96"), "\(process.stderrText)")
-        // Ready first: the snapshot is opened after "listening on", and a flood that took every
-        // descriptor before would make that open fail (EMFILE) and the server exit.
-        let client = CurlClient(baseURL: process.baseURL)
-        let ready = Date().addingTimeInterval(20)
-        while (try? client.get("/readyz"))?.status != 200 && Date() < ready { Thread.sleep(forTimeInterval: 0.02) }
-        let started = Date()
+        let client = try Self.ready(process)
         let connections = try ConnectionHolder(port: process.port, count: 300)
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(Self.lines(process.stderrText, containing: "accept failed").isEmpty, "\(process.stderrText.suffix(2000))")
+        connections.close()
+        #expect(Self.serves(client))
+        #expect(try ServiceTests.stop(process) == 0)
+    }
+
+    /// When descriptors run out anyway (here the soft limit is lowered under the running server,
+    /// as `ulimit -n 256` with 400 connections did), accept's EMFILE is logged, at most once a
+    /// second with the count held back, instead of clients hanging in silence; once the
+    /// connections close the server serves again.
+    @Test func runningOutOfDescriptorsIsLoggedAndRecovers() throws {
+        let process = try SnapshotdProcess(snapshotPath: SnapshotdProcess.makeTempDir() + "/snapshot")
+        let client = try Self.ready(process)
+        let inUse = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.pid)/fd").count) ?? 0
+        #expect(inUse > 0 && inUse < 100)
+        let lowered = Process()
+        lowered.executableURL = URL(fileURLWithPath: Self.prlimit)
+        lowered.arguments = ["--pid", "\(process.pid)", "--nofile=\(inUse + 16):"]
+        try lowered.run()
+        lowered.waitUntilExit()
+        #expect(lowered.terminationStatus == 0)
+
+        let started = Date()
+        let connections = try ConnectionHolder(port: process.port, count: 100)
         let deadline = Date().addingTimeInterval(10)
         while Self.lines(process.stderrText, containing: "accept failed").isEmpty && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.05)
         }
         let failures = Self.lines(process.stderrText, containing: "accept failed")
         #expect(failures.first?.contains("EMFILE") == true, "\(process.stderrText.suffix(2000))")
-        Thread.sleep(forTimeInterval: 1.5)
-        let logged = Self.lines(process.stderrText, containing: "accept failed").count
-        #expect(logged >= 1 && Double(logged) <= Date().timeIntervalSince(started) + 1, "rate-limited: \(logged) lines")
-        #expect(Self.lines(process.stderrText, containing: "accept failed").contains { $0.contains("suppressed=") })
+        Thread.sleep(forTimeInterval: 2.5)
+        let logged = Self.lines(process.stderrText, containing: "accept failed")
+        #expect(logged.count >= 2 && Double(logged.count) <= Date().timeIntervalSince(started) + 1, "rate-limited: \(logged)")
+        #expect(logged.dropFirst().allSatisfy { $0.contains("suppressed=") && !$0.contains("suppressed=0") }, "\(logged)")
 
         connections.close()
-        var status = 0
-        let recovered = Date().addingTimeInterval(15)
-        while status != 200 && Date() < recovered {
-            status = (try? client.get("/healthz"))?.status ?? 0
-            if status != 200 { Thread.sleep(forTimeInterval: 0.1) }
-        }
-        #expect(status == 200)
+        #expect(Self.serves(client))
         #expect(try ServiceTests.stop(process) == 0)
+    }
+
+    private static func ready(_ process: SnapshotdProcess) throws -> CurlClient {
+        // Ready first: the snapshot is opened after "listening on", and a flood that took every
+        // descriptor before would make that open fail.
+        let client = CurlClient(baseURL: process.baseURL)
+        let deadline = Date().addingTimeInterval(20)
+        while (try? client.get("/readyz"))?.status != 200 {
+            guard Date() < deadline else { throw CurlError(message: "never ready: \(process.stderrText)") }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return client
+    }
+
+    /// Whether /healthz answers 200 within 15 s.
+    private static func serves(_ client: CurlClient) -> Bool {
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if (try? client.get("/healthz"))?.status == 200 { return true }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return false
     }
 }
 
