@@ -218,7 +218,10 @@ import Testing
 
         let fromEnvironment = try SnapshotdProcess(snapshotPath: SnapshotdProcess.makeTempDir() + "/s",
                                                    environment: ["SNAPSHOTD_ACCESS_LOG": "1"])
-        _ = try Self.snapshot(CurlClient(baseURL: fromEnvironment.baseURL))
+        let environmentClient = CurlClient(baseURL: fromEnvironment.baseURL)
+        let ready = Date().addingTimeInterval(20)
+        while (try? environmentClient.get("/readyz"))?.status != 200 && Date() < ready { Thread.sleep(forTimeInterval: 0.02) }
+        _ = try Self.snapshot(environmentClient)
         #expect(try Self.stop(fromEnvironment) == 0)
         #expect(accessLines(fromEnvironment).count == 1)
 
