@@ -5,6 +5,7 @@
 #include "Base64.hpp"
 #include "CEventJSON.h"
 #include "IPText.hpp"
+#include "JSONFault.hpp"
 
 namespace cej {
 namespace {
@@ -193,6 +194,9 @@ struct EventParser::EventFields {
     Found members = Found::absent;
     uint32_t member_count = 0;
     SchemaError member_error; ///< the first bad member, if any
+    /// The first key that is no event's field (an unknown value is still validated as JSON).
+    std::string_view unknown_key;
+    bool has_unknown_key = false;
 };
 
 // MARK: - Bodies
@@ -205,6 +209,8 @@ bool EventParser::decode(const uint8_t *body, size_t length, int format) {
     error_event_ = -1;
     error_.clear();
     document_ = nullptr;
+    document_begin_ = nullptr;
+    document_end_ = nullptr;
 
     // One copy into a reused buffer gives simdjson the padding it reads past the end; the padding
     // is spaces so that no byte after a document can be mistaken for part of it.
@@ -229,9 +235,10 @@ bool EventParser::decode_single(size_t length) {
     if (first == length) { return true; }
 
     od::document doc;
+    document_begin_ = begin;
+    document_end_ = begin + length;
     if (auto error = parser_.iterate(begin, length, input_.size()).get(doc)) { return fail_stage1(error); }
     document_ = &doc;
-    document_end_ = begin + length;
 
     if (begin[first] != '[') {
         current_event_ = 0;
@@ -277,10 +284,11 @@ bool EventParser::decode_ndjson(size_t length) {
             od::document doc;
             // A line inside the body is followed by the rest of the body and the padding, which
             // is all the padding simdjson needs; it never reads those bytes as part of the line.
+            document_begin_ = line;
+            document_end_ = line_end;
             auto result = parser_.iterate(line, size_t(line_end - line), size_t(allocated_end - line));
             if (auto error = std::move(result).get(doc)) { return fail_stage1(error); }
             document_ = &doc;
-            document_end_ = line_end;
             if (!decode_root_object(doc) || !check_document_end(doc)) { return false; }
             document_ = nullptr;
             index++;
@@ -374,6 +382,10 @@ bool EventParser::parse_event(od::object &object) {
         case Key::port:
         case Key::other:
             if (!validate(value, 1)) { return false; }
+            if (!fields.has_unknown_key) {
+                fields.unknown_key = key;
+                fields.has_unknown_key = true;
+            }
             break;
         }
         if (got == Got::failed) { return false; }
@@ -387,6 +399,17 @@ bool EventParser::finish_event(const EventFields &fields) {
     const int kind = kind_of(fields.type_text);
     if (kind < 0) { return refuse({Problem::type_unknown, 0, fields.type_text}); }
     const bool is_member_event = kind <= CEJ_KIND_MEMBER_REAP;
+
+    // A field the type does not have is refused, not ignored: a misspelled optional field
+    // ("ltme", "coalsce") would otherwise be dropped without a word. Fields of other types first
+    // by their fixed order, after any key that is no event's field at all.
+    auto unknown = [&](std::string_view key) { return refuse({Problem::unknown_field, 0, key, fields.type_text}); };
+    if (fields.has_unknown_key) { return unknown(fields.unknown_key); }
+    const bool has_name = kind == CEJ_KIND_USER || kind == CEJ_KIND_QUERY;
+    if (!has_name && fields.name != Found::absent) { return unknown("name"); }
+    if (kind != CEJ_KIND_USER && fields.payload != Found::absent) { return unknown("payload"); }
+    if (kind != CEJ_KIND_USER && fields.coalesce != Found::absent) { return unknown("coalesce"); }
+    if (!is_member_event && fields.members != Found::absent) { return unknown("members"); }
 
     // ltime: optional for member events (null counts as absent there), required otherwise.
     uint8_t flags = 0;
@@ -478,9 +501,10 @@ bool EventParser::parse_member(od::value &value, uint32_t index, SchemaError &fi
     od::object object;
     if (auto error = value.get_object().get(object)) { return fail_json(error); }
 
-    std::string_view name, addr;
+    std::string_view name, addr, unknown_key;
     uint64_t port = 0;
     Found name_found = Found::absent, addr_found = Found::absent, port_found = Found::absent;
+    bool has_unknown_key = false;
     for (auto result : object) {
         std::string_view key;
         od::field *field = read_field(result, key);
@@ -502,12 +526,20 @@ bool EventParser::parse_member(od::value &value, uint32_t index, SchemaError &fi
             break;
         default:
             if (!validate(field_value, 3)) { return false; }
+            if (!has_unknown_key) {
+                unknown_key = key;
+                has_unknown_key = true;
+            }
             break;
         }
         if (got == Got::failed) { return false; }
     }
     // Only the first bad member is reported, but later ones are still read as JSON.
     if (first_error) { return true; }
+    if (has_unknown_key) {
+        first_error = {Problem::member_unknown_field, index, unknown_key};
+        return true;
+    }
 
     Problem problem = Problem::none;
     uint8_t address[16];
@@ -716,6 +748,7 @@ bool EventParser::fail_json_at(simdjson::error_code code, const char *where) {
         fail_request("out of memory");
         return false;
     }
+    if (fail_located(code, where)) { return false; }
     error_event_ = current_event_;
     error_ = "invalid JSON";
     if (where != nullptr) {
@@ -734,9 +767,38 @@ bool EventParser::fail_stage1(simdjson::error_code code) {
     case simdjson::CAPACITY: fail_request("request body too large"); return false;
     default: break;
     }
+    if (fail_located(code, nullptr)) { return false; }
     error_event_ = current_event_;
     error_ = std::string("invalid JSON: ") + describe_json_error(code);
     return false;
+}
+
+/// The errors simdjson reports with no position (stage 1), or with one that is not the fault (an
+/// unclosed object is reported where it opens), or as a mere "unexpected token": the fault is
+/// found by scanning the document, so that the message says where and what it is: `invalid JSON
+/// at byte 25: unexpected end (unclosed object or array)`. An unexpected token is replaced only
+/// by a fault the scan finds at or before it (a truncation, a stray closer). Records the error and
+/// returns true when it found one.
+bool EventParser::fail_located(simdjson::error_code code, const char *reported) {
+    if (document_begin_ == nullptr) { return false; }
+    JSONFault fault;
+    switch (code) {
+    case simdjson::INCOMPLETE_ARRAY_OR_OBJECT:
+    case simdjson::UNCLOSED_STRING: fault = locate_structure_fault(document_begin_, document_end_); break;
+    case simdjson::TAPE_ERROR:
+        if (reported == nullptr) { return false; }
+        fault = locate_structure_fault(document_begin_, document_end_);
+        if (fault.where != nullptr && fault.where > reported && reported < document_end_) { return false; }
+        break;
+    case simdjson::UTF8_ERROR: fault = locate_utf8_fault(document_begin_, document_end_); break;
+    case simdjson::UNESCAPED_CHARS: fault = locate_control_in_string(document_begin_, document_end_); break;
+    default: return false;
+    }
+    if (fault.where == nullptr) { return false; }
+    error_event_ = current_event_;
+    error_ = "invalid JSON at byte " +
+             std::to_string(fault.where - reinterpret_cast<const char *>(input_.data())) + ": " + fault.what;
+    return true;
 }
 
 void EventParser::fail_request(const char *message) {

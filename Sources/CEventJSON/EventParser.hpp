@@ -64,6 +64,7 @@ private:
     bool fail_json(simdjson::error_code code);
     bool fail_json_at(simdjson::error_code code, const char *where);
     bool fail_stage1(simdjson::error_code code);
+    bool fail_located(simdjson::error_code code, const char *reported);
     static Found found(Got got) noexcept;
 
     od::parser parser_;
@@ -75,6 +76,7 @@ private:
     int64_t error_event_ = -1;
     std::string error_;
     od::document *document_ = nullptr; ///< the document being read, for error positions
+    const char *document_begin_ = nullptr; ///< its bytes (the body, or one NDJSON line)
     const char *document_end_ = nullptr;
 };
 

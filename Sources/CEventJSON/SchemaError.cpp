@@ -68,6 +68,8 @@ std::string describe(const SchemaError &error) {
     case Problem::member_addr_invalid: return member(".addr is not an IP address: ") + quoted(error.detail);
     case Problem::member_port_missing: return member(".port is required");
     case Problem::member_port_invalid: return member(".port must be an integer in 0...65535");
+    case Problem::unknown_field: return "unknown field " + quoted(error.detail) + " in a " + std::string(error.type) + " event";
+    case Problem::member_unknown_field: return "unknown field " + quoted(error.detail) + " in " + member("");
     }
     return "invalid event";
 }

@@ -33,6 +33,8 @@ enum class Problem : uint8_t {
     member_addr_invalid,
     member_port_missing,
     member_port_invalid,
+    unknown_field,        ///< a key the event's type does not have (detail: the key; type: the type)
+    member_unknown_field, ///< a key a member object does not have (detail: the key)
 };
 
 /// A problem found while reading one event. Recording it is allocation-free; the message is only
@@ -41,7 +43,8 @@ enum class Problem : uint8_t {
 struct SchemaError {
     Problem problem = Problem::none;
     uint32_t member = 0;     ///< the index into members, for member_* problems
-    std::string_view detail; ///< the offending text, for type_unknown and member_addr_invalid
+    std::string_view detail; ///< the offending text: type_unknown, member_addr_invalid, the key of *unknown_field
+    std::string_view type;   ///< the event's type, for unknown_field
 
     explicit operator bool() const noexcept { return problem != Problem::none; }
 };

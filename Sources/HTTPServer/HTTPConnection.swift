@@ -20,6 +20,8 @@ import Darwin
 /// written with one `send`; the write source is armed only when the socket would block.
 final class HTTPConnection: @unchecked Sendable {
     let fd: Int32
+    /// The peer's numeric address and port (`HTTPRequest.remoteAddress`).
+    let remoteAddress: String
     let queue: DispatchQueue
     /// Refused because of `maxConnections`: answers 503 and closes.
     let isRejected: Bool
@@ -100,6 +102,7 @@ final class HTTPConnection: @unchecked Sendable {
 
     init(
         fd: Int32,
+        remoteAddress: String,
         queue: DispatchQueue,
         readBuffer: ReadBuffer,
         listener: HTTPListener,
@@ -109,6 +112,7 @@ final class HTTPConnection: @unchecked Sendable {
         rejected: Bool
     ) {
         self.fd = fd
+        self.remoteAddress = remoteAddress
         self.queue = queue
         self.listener = listener
         self.configuration = configuration
@@ -234,6 +238,7 @@ final class HTTPConnection: @unchecked Sendable {
                 appendSlot(.interimContinue, method: "", path: "", versionMinor: 1, receivedAt: now, close: false)
             case .request(var request):
                 request.receivedAt = now
+                request.remoteAddress = remoteAddress
                 requestsSeen += 1
                 headStartedAt = nil
                 let close = stopping || !request.keepAlive
@@ -313,7 +318,8 @@ final class HTTPConnection: @unchecked Sendable {
                 if let responseSent = hooks.responseSent {
                     if now == 0 { now = DispatchTime.now().uptimeNanoseconds }
                     let seconds = Double(now &- slot.receivedAt) / 1e9
-                    responseSent(slot.method, slot.path, HTTPResponseEncoder.effectiveStatus(response.status), seconds)
+                    responseSent(slot.method, slot.path, HTTPResponseEncoder.effectiveStatus(response.status), seconds,
+                                 remoteAddress)
                 }
                 if closing {
                     closeAfterFlush = true

@@ -41,6 +41,8 @@ final class HTTPListener: @unchecked Sendable {
     private var connections: [ObjectIdentifier: HTTPConnection] = [:]
     /// Served (not rejected) connections.
     private var servedCount = 0
+    /// Connections being answered 503 because of `maxConnections`, not closed yet.
+    private var rejectedCount = 0
     private let servedCountMirror = Atomic<Int>(0)
     private var stopCompletions: [@Sendable () -> Void] = []
 
@@ -86,17 +88,31 @@ final class HTTPListener: @unchecked Sendable {
     private func acceptReady() {
         guard state == .running else { return }
         for _ in 0..<64 {
-            let client = Socket.accept(fd)
+            if servedCount >= configuration.maxConnections && rejectedCount >= configuration.maxRejectedConnections {
+                // Refusing more would hold more descriptors: leave them in the backlog until a
+                // connection closes (or for a moment).
+                pauseAccepting()
+                return
+            }
+            let (client, peer) = Socket.accept(fd)
             if client < 0 {
-                switch errno {
-                case EINTR, ECONNABORTED, EPROTO, EPERM:
+                let code = errno
+                switch code {
+                case EAGAIN, EWOULDBLOCK:
+                    return
+                case EINTR, ECONNABORTED, EPROTO:
+                    continue
+                case EPERM:
+                    hooks.acceptFailed?(code)
                     continue
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     // Out of descriptors or memory: the pending connection would make the
                     // source fire in a loop; pause accepting for a moment.
+                    hooks.acceptFailed?(code)
                     pauseAccepting()
                     return
                 default:
+                    hooks.acceptFailed?(code)
                     return
                 }
             }
@@ -104,6 +120,7 @@ final class HTTPListener: @unchecked Sendable {
             let rejected = servedCount >= configuration.maxConnections
             let connection = HTTPConnection(
                 fd: client,
+                remoteAddress: peer,
                 queue: queuePool[nextQueue].queue,
                 readBuffer: queuePool[nextQueue].readBuffer,
                 listener: self,
@@ -114,7 +131,9 @@ final class HTTPListener: @unchecked Sendable {
             )
             nextQueue = (nextQueue + 1) % queuePool.count
             connections[ObjectIdentifier(connection)] = connection
-            if !rejected {
+            if rejected {
+                rejectedCount += 1
+            } else {
                 servedCount += 1
                 servedCountMirror.store(servedCount, ordering: .relaxed)
                 hooks.connectionOpened?()
@@ -127,22 +146,29 @@ final class HTTPListener: @unchecked Sendable {
         guard let source = acceptSource, !acceptSuspended else { return }
         source.suspend()
         acceptSuspended = true
-        queue.asyncAfter(deadline: .now() + .milliseconds(100)) { [self] in
-            guard acceptSuspended, let source = acceptSource else { return }
-            acceptSuspended = false
-            source.resume()
-        }
+        queue.asyncAfter(deadline: .now() + .milliseconds(100)) { [self] in resumeAccepting() }
+    }
+
+    /// Ends a pause early or on time (a later pause then re-arms its own timer).
+    private func resumeAccepting() {
+        guard acceptSuspended, state == .running, let source = acceptSource else { return }
+        acceptSuspended = false
+        source.resume()
     }
 
     /// Called by a connection (on its queue) once its descriptor is closed.
     func connectionDidClose(_ connection: HTTPConnection) {
         queue.async { [self] in
             guard connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
-            if !connection.isRejected {
+            if connection.isRejected {
+                rejectedCount -= 1
+            } else {
                 servedCount -= 1
                 servedCountMirror.store(servedCount, ordering: .relaxed)
                 hooks.connectionClosed?()
             }
+            // A descriptor is free again: a pause for lack of them need not wait out its timer.
+            resumeAccepting()
             finishStopIfDone()
         }
     }

@@ -15,6 +15,9 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// `DispatchTime.now().uptimeNanoseconds` when the request head was complete (0 outside a server).
     public var receivedAt: UInt64
+    /// The client's numeric address and port, `127.0.0.1:51234` or `[::1]:51234` ("" outside a
+    /// server, or when the socket could not tell).
+    public var remoteAddress: String
 
     /// Builds a request; `path` and `query` are derived from `target`.
     public init(
@@ -23,7 +26,8 @@ public struct HTTPRequest: Sendable {
         versionMinor: Int = 1,
         headers: HTTPHeaders = HTTPHeaders(),
         body: [UInt8] = [],
-        receivedAt: UInt64 = 0
+        receivedAt: UInt64 = 0,
+        remoteAddress: String = ""
     ) {
         self.method = method
         self.target = target
@@ -31,6 +35,7 @@ public struct HTTPRequest: Sendable {
         self.headers = headers
         self.body = body
         self.receivedAt = receivedAt
+        self.remoteAddress = remoteAddress
         let parts = RequestTarget.split(target)
         self.path = parts.path
         self.query = parts.query.map(RequestTarget.decodeQuery) ?? [:]

@@ -16,6 +16,10 @@ public struct HTTPServerConfiguration: Sendable {
     public var idleTimeout: Double = 60
     /// Connections served at once; above it a connection is answered 503 and closed.
     public var maxConnections = 1024
+    /// Connections being answered 503 (above `maxConnections`) at once. Beyond it new connections
+    /// wait in the listen backlog until one of these closes, so that refusing a flood cannot use
+    /// up the process's descriptors (each refusal holds one for up to its linger time).
+    public var maxRejectedConnections = 32
     /// Requests of one connection awaiting responses before the server stops reading from it.
     public var maxPipelinedRequests = 32
     /// listen(2) backlog.

@@ -9,8 +9,16 @@ public struct HTTPServerHooks: Sendable {
     public var connectionClosed: (@Sendable () -> Void)?
     /// Called for every response the server sends (handler responses and the server's own errors),
     /// when it is queued for writing, with the request method and path when known ("" otherwise),
-    /// status, and seconds since the request head was complete.
-    public var responseSent: (@Sendable (_ method: String, _ path: String, _ status: Int, _ seconds: Double) -> Void)?
+    /// status, seconds since the request head was complete, and the client's address
+    /// (`HTTPRequest.remoteAddress`).
+    public var responseSent: (@Sendable (_ method: String, _ path: String, _ status: Int, _ seconds: Double,
+                                         _ client: String) -> Void)?
+    /// `accept(2)` failed with this errno for a reason other than an interrupted call or an
+    /// aborted connection: out of descriptors (EMFILE, ENFILE) or memory (ENOBUFS, ENOMEM), a
+    /// firewall (EPERM). Pending connections wait in the listen backlog meanwhile (on EMFILE and
+    /// the like the server pauses accepting for 100 ms, then tries again). Called at most for
+    /// every attempt, so a caller that logs should rate-limit.
+    public var acceptFailed: (@Sendable (_ errno: Int32) -> Void)?
 
     public init() {}
 }

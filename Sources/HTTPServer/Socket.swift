@@ -88,17 +88,32 @@ enum Socket {
         return unsafeBitCast(symbol, to: Accept4.self)
     }()
 
-    /// Accepts a connection as a non-blocking, close-on-exec descriptor; -1 with errno set when none.
-    static func accept(_ listener: Int32) -> Int32 {
-        if let accept4 {
-            return accept4(listener, nil, nil, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+    /// Accepts a connection as a non-blocking, close-on-exec descriptor, with the peer's numeric
+    /// address (`10.0.0.1:5000`, `[::1]:5000`; "" when unknown); fd -1 with errno set when none.
+    static func accept(_ listener: Int32) -> (fd: Int32, peer: String) {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let fd = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { address -> Int32 in
+                if let accept4 {
+                    return accept4(listener, address, &length, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                }
+                let fd = Glibc.accept(listener, address, &length)
+                if fd >= 0 {
+                    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                }
+                return fd
+            }
         }
-        let fd = Glibc.accept(listener, nil, nil)
-        if fd >= 0 {
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        guard fd >= 0 else { return (fd, "") }
+        let peer = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { address -> String in
+                guard let host = numericHost(address, length) else { return "" }
+                return "\(bracketed(host)):\(boundPort(address))"
+            }
         }
-        return fd
+        return (fd, peer)
     }
 
     /// Sets TCP_NODELAY: responses are written whole, so Nagle only adds latency.

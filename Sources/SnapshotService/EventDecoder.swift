@@ -18,8 +18,10 @@ import SnapshotCore
 /// unsigned 64-bit integer; `payload` (optional) is standard padded base64; `coalesce` (optional)
 /// defaults to false; `port` is 0...65535; `addr` is textual IPv4 or IPv6. Optional fields may be
 /// null. Integers follow JSON Schema: any number whose exact value is whole counts (`408.0`,
-/// `4.08e2`), read from its digits without rounding. Unknown fields are ignored but must still be
-/// valid JSON, nested at most 64 deep.
+/// `4.08e2`), read from its digits without rounding. A field the event's type does not have
+/// (`"ltme"`, or `name` in a clock event) and a member key other than name, addr and port are
+/// refused, naming the field, so that a misspelled field is never silently dropped; the body must
+/// still be valid JSON throughout (nested at most 64 deep), which is checked first.
 ///
 /// A decoder owns a parser and buffers that it reuses, so it is not thread-safe (and not
 /// `Sendable`). Creating one is cheap, so a request can make its own; a hot path may keep one per
@@ -29,7 +31,8 @@ public final class EventDecoder {
     public enum Format: Sendable, Hashable {
         /// `application/json`: one event object, or an array of them.
         case single
-        /// `application/x-ndjson`: one event object per line; blank lines are ignored.
+        /// `application/x-ndjson` (or `application/ndjson`): one event object per line; blank
+        /// lines are ignored.
         case ndjson
     }
 

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import HTTPServer
+import Logging
 import SnapshotCore
 import Synchronization
 
@@ -18,9 +19,12 @@ public final class SnapshotAPI: Sendable {
     private let startupError = Mutex<String?>(nil)
     public let metrics: ServiceMetrics
     public let configuration: ServiceConfiguration
-    private let logger: Logger
+    /// Where refused credentials (401, at info) and accept failures (rate-limited) are logged.
+    public let logger: Logger
+    private let acceptFailures = RateLimitedCounter(interval: 1.0)
 
-    public init(metrics: ServiceMetrics, configuration: ServiceConfiguration = .init(), logger: Logger = Logger(label: "snapshotd")) {
+    public init(metrics: ServiceMetrics, configuration: ServiceConfiguration = .init(),
+                logger: Logger = Logger(label: "snapshotd")) {
         self.metrics = metrics
         self.configuration = configuration
         self.logger = logger
@@ -55,7 +59,8 @@ public final class SnapshotAPI: Sendable {
         return router
     }
 
-    /// HTTP hooks that feed the metrics.
+    /// HTTP hooks that feed the metrics, and log accept failures (at most one line a second,
+    /// with the number of failures it stands for).
     public var hooks: HTTPServerHooks {
         var hooks = HTTPServerHooks()
         let metrics = self.metrics
@@ -64,18 +69,41 @@ public final class SnapshotAPI: Sendable {
         let methods: Set = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
         hooks.connectionOpened = { metrics.connectionOpened() }
         hooks.connectionClosed = { metrics.connectionClosed() }
-        hooks.responseSent = { method, path, status, seconds in
+        hooks.responseSent = { method, path, status, seconds, _ in
             metrics.responded(method: methods.contains(method) ? method : "other",
                               route: known.contains(path) ? path : "other", status: status, seconds: seconds)
         }
+        let logger = self.logger
+        let acceptFailures = self.acceptFailures
+        hooks.acceptFailed = { code in
+            guard let suppressed = acceptFailures.record() else { return }
+            let hint = code == EMFILE || code == ENFILE
+                ? "; raise the open-file limit (ulimit -n) or lower --max-connections" : ""
+            logger.error("accept failed: \(Self.describe(errno: code)): new connections wait in the listen backlog\(hint)",
+                         metadata: ["suppressed": "\(suppressed)"])
+        }
         return hooks
+    }
+
+    /// `EMFILE (Too many open files)`: the errno's name where it is one accept reports, and its text.
+    static func describe(errno code: Int32) -> String {
+        let names: [Int32: String] = [EMFILE: "EMFILE", ENFILE: "ENFILE", ENOBUFS: "ENOBUFS", ENOMEM: "ENOMEM", EPERM: "EPERM"]
+        let text = strerror(code).map { String(cString: $0) } ?? "errno \(code)"
+        return names[code].map { "\($0) (\(text))" } ?? text
     }
 
     // MARK: - Routes
 
     private func postEvents(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        if let coding = Self.contentCoding(request.headers) {
+            // RFC 9110 §15.5.16: 415 for a content coding the server does not accept, and
+            // Accept-Encoding says which it does.
+            responder.respond(.error(status: 415, "Content-Encoding \(coding.debugDescription) is not supported: send the body unencoded",
+                                     headers: [("Accept-Encoding", "identity")]))
+            return
+        }
         guard let format = Self.eventFormat(contentType: request.headers["content-type"]) else {
-            responder.respond(.error(status: 415, "Content-Type must be application/json or application/x-ndjson"))
+            responder.respond(.error(status: 415, "Content-Type must be application/json, application/x-ndjson or application/ndjson"))
             return
         }
         let events: [SnapshotEvent]
@@ -202,13 +230,18 @@ public final class SnapshotAPI: Sendable {
         }
     }
 
-    /// Wraps a handler with the bearer-token check, when a token is configured.
+    /// Wraps a handler with the bearer-token check, when a token is configured. A refusal is
+    /// logged at info with the client's address (the token given is never logged).
     private func guarded(write: Bool, _ handler: @escaping HTTPHandler) -> HTTPHandler {
         guard let token = configuration.bearerToken, write || configuration.protectReads else { return handler }
-        let expected = Array("Bearer \(token)".utf8)
+        let expected = Array(token.utf8)
+        let logger = self.logger
         return { request, responder in
-            let given = Array((request.headers["authorization"] ?? "").utf8)
-            guard Self.constantTimeEqual(given, expected) else {
+            guard Self.authorizes(request.headers["authorization"], token: expected) else {
+                logger.info("401: \(request.method) \(request.path) without a valid bearer token", metadata: [
+                    "client": "\(request.remoteAddress)",
+                    "authorization": request.headers.contains("authorization") ? "wrong" : "missing",
+                ])
                 responder.respond(.error(status: 401, "a valid bearer token is required",
                                          headers: [("WWW-Authenticate", "Bearer realm=\"snapshotd\"")]))
                 return
@@ -217,8 +250,24 @@ public final class SnapshotAPI: Sendable {
         }
     }
 
+    /// Whether an `Authorization` value is `Bearer <token>`: the scheme in any case (RFC 9110
+    /// §11.1: auth schemes are case-insensitive), one or more spaces, then exactly the token,
+    /// compared in constant time.
+    static func authorizes(_ header: String?, token expected: [UInt8]) -> Bool {
+        guard var header else { return false }
+        return header.withUTF8 { bytes -> Bool in
+            let scheme = 6  // "bearer"
+            guard bytes.count > scheme + 1, bytes[scheme] == UInt8(ascii: " "),
+                  Self.equalsLowercased(UnsafeBufferPointer(rebasing: bytes[0..<scheme]), "bearer")
+            else { return false }
+            var start = scheme + 1
+            while start < bytes.count, bytes[start] == UInt8(ascii: " ") { start += 1 }
+            return Self.constantTimeEqual(UnsafeBufferPointer(rebasing: bytes[start...]), expected)
+        }
+    }
+
     /// Compares without an early exit, so the time taken does not tell how much matched.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    static func constantTimeEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: [UInt8]) -> Bool {
         var difference: UInt8 = a.count == b.count ? 0 : 1
         for i in 0..<b.count {
             difference |= (i < a.count ? a[i] : 0) ^ b[i]
@@ -226,9 +275,22 @@ public final class SnapshotAPI: Sendable {
         return difference == 0
     }
 
+    /// The first content coding of the request other than `identity` (RFC 9110 §8.4), or nil
+    /// when the body is unencoded. snapshotd decodes none, so such a body is refused.
+    static func contentCoding(_ headers: HTTPHeaders) -> String? {
+        for value in headers.values("content-encoding") {
+            for element in value.split(separator: ",") {
+                let coding = element.trimmingCharacters(in: .whitespaces)
+                if !coding.isEmpty && coding.lowercased() != "identity" { return coding }
+            }
+        }
+        return nil
+    }
+
     /// The event format a Content-Type names: its media type (before any `;` parameters, blanks
-    /// trimmed, case ignored) is `application/json` or `application/x-ndjson`. Compared byte by
-    /// byte, without allocating: this runs once per ingest request.
+    /// trimmed, case ignored) is `application/json`, or `application/x-ndjson` or
+    /// `application/ndjson` (the name the NDJSON spec now gives). Compared byte by byte, without
+    /// allocating: this runs once per ingest request.
     static func eventFormat(contentType header: String?) -> EventDecoder.Format? {
         guard var header else { return nil }
         return header.withUTF8 { bytes -> EventDecoder.Format? in
@@ -238,7 +300,9 @@ public final class SnapshotAPI: Sendable {
             while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") { end -= 1 }
             let type = UnsafeBufferPointer(rebasing: bytes[start..<end])
             if Self.equalsLowercased(type, "application/json") { return .single }
-            if Self.equalsLowercased(type, "application/x-ndjson") { return .ndjson }
+            if Self.equalsLowercased(type, "application/x-ndjson") || Self.equalsLowercased(type, "application/ndjson") {
+                return .ndjson
+            }
             return nil
         }
     }

@@ -55,6 +55,10 @@ EVENTS = {
     "truncated": b'0{"type":"user","ltime":',
     "utf8": b'0{"type":"query","ltime":5,"name":"\xe2\x9c\x93\xff"}',
     "reap": b'1{"type":"member-reap","members":[{"name":"n","addr":"10.0.0.1","port":1}],"ltime":null}',
+    # Found by the fuzzer (issue 11): an unknown field with an out-of-range number, which simdjson
+    # accepted (the field ignored) and Foundation refused. Unknown fields are refused now.
+    "unknown-field": b'0{"type":"user","ltime":42,"name":"loy","payload":"aGVsbG81","cltme":100e0860}',
+    "unknown-member-field": b'1{"type":"member-join","members":[{"name":"a","addr":"::1","port":1,"tags":{"r":"w"}}]}',
 }
 
 CRC_TABLE = []

@@ -338,6 +338,26 @@ func nowSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9
         await server.stop()
     }
 
+    /// Refusals hold descriptors too: beyond maxRejectedConnections a new connection waits in
+    /// the backlog, unanswered, until a refused one closes.
+    @Test func refusalsAreBoundedToo() async throws {
+        let (server, port) = try startServer {
+            $0.maxConnections = 1
+            $0.maxRejectedConnections = 1
+        }
+        let first = try TestClient(port: port)
+        first.send(get("/1"))
+        #expect(first.readResponse()?.status == 200)
+        let second = try TestClient(port: port)
+        #expect(second.readResponse()?.status == 503)  // lingers until we close (2 s at most)
+        let third = try TestClient(port: port, timeout: 0.5)
+        #expect(third.readResponse()?.status == nil)
+        second.shutdownWrite()
+        #expect(second.waitForClose())
+        #expect(third.readResponse()?.status == 503)
+        await server.stop()
+    }
+
     @Test func gracefulStopWaitsForAParkedRequest() async throws {
         let parked = Mutex<HTTPResponder?>(nil)
         let handler: HTTPHandler = { request, responder in
@@ -425,7 +445,7 @@ func nowSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9
         let seen = Mutex<[Seen]>([])
         let seconds = Mutex<[Double]>([])
         var hooks = HTTPServerHooks()
-        hooks.responseSent = { method, path, status, elapsed in
+        hooks.responseSent = { method, path, status, elapsed, _ in
             seen.withLock { $0.append(Seen(method: method, path: path, status: status)) }
             seconds.withLock { $0.append(elapsed) }
         }
@@ -443,6 +463,27 @@ func nowSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9
         #expect(seen.withLock { $0 } == [Seen(method: "POST", path: "/x", status: 201), Seen(method: "", path: "", status: 400)])
         let first = seconds.withLock { $0.first ?? 0 }
         #expect(first >= 0.04 && first < 2)
+    }
+
+    /// Handlers and hooks know the client's address (for logs: refused credentials, access log).
+    @Test func requestsCarryTheClientAddress() async throws {
+        let seen = Mutex<[String]>([])
+        var hooks = HTTPServerHooks()
+        hooks.responseSent = { _, _, _, _, client in seen.withLock { $0.append("hook " + client) } }
+        let handler: HTTPHandler = { request, responder in
+            seen.withLock { $0.append("request " + request.remoteAddress) }
+            responder.respond(HTTPResponse(status: 204))
+        }
+        let (server, port) = try startServer(hooks: hooks, handler: handler)
+        let client = try TestClient(port: port)
+        client.send("GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(client.readResponse()?.status == 204)
+        await server.stop()
+        let lines = seen.withLock { $0 }
+        #expect(lines.count == 2)
+        let address = lines.first.map { String($0.dropFirst("request ".count)) } ?? ""
+        #expect(address.hasPrefix("127.0.0.1:") && (UInt16(address.dropFirst("127.0.0.1:".count)) ?? 0) > 0, "\(lines)")
+        #expect(lines.last == "hook " + address)
     }
 
     @Test func largeBodiesBothWays() async throws {

@@ -33,11 +33,37 @@ import Testing
         #expect(try ServiceTests.stop(process) == 0)
     }
 
+    /// The auth scheme is case-insensitive (RFC 9110 §11.1): `bearer`, `BEARER` and extra spaces
+    /// before the token are accepted; the token itself is compared exactly. A refusal is logged
+    /// at info with the client's address.
+    @Test func schemeIsCaseInsensitive() throws {
+        let token = "Case-Sensitive-Token"
+        let (process, client, _) = try ServiceTests.start(nil, ["--token-file", try Self.tokenFile(token)])
+        for scheme in ["bearer", "BEARER", "BeArEr", "Bearer "] {
+            let response = try client.post("/v1/events", body: Self.event, headers: ["Authorization: \(scheme) \(token)"])
+            try Contract.check(response, "POST", "/v1/events")
+            #expect(response.status == 200, "\(scheme): \(response.text)")
+        }
+        for wrong in ["bearer \(token.lowercased())", "Bearer\(token)", "Basic \(token)", "bearer", token] {
+            let response = try client.post("/v1/events", body: Self.event, headers: ["Authorization: \(wrong)"])
+            #expect(response.status == 401, "\(wrong)")
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while !process.stderrText.contains("401") && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        let refusal = process.stderrText.split(separator: "\n").first { $0.contains("401") }.map(String.init) ?? ""
+        #expect(refusal.contains("info") && refusal.contains("client=127.0.0.1:") && refusal.contains("/v1/events"),
+                "\(process.stderrText)")
+        #expect(try ServiceTests.stop(process) == 0)
+    }
+
     @Test func protectReadsCoversSnapshotAndMetrics() throws {
         let token = "another-token"
         let (process, client, _) = try ServiceTests.start(nil, ["--token-file", try Self.tokenFile(token), "--protect-reads"])
-        #expect(try client.get("/v1/snapshot").status == 401)
-        #expect(try client.get("/metrics").status == 401)
+        for path in ["/v1/snapshot", "/metrics"] {
+            let denied = try client.get(path)
+            try Contract.check(denied, "GET", path)
+            #expect(denied.status == 401)
+        }
         #expect(try client.get("/v1/snapshot", headers: ["Authorization: Bearer \(token)"]).status == 200)
         #expect(try client.get("/healthz").status == 200)
         #expect(try client.get("/readyz").status == 200)

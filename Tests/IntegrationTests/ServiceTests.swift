@@ -199,6 +199,76 @@ import Testing
         #expect(try Self.stop(process) == 0)
     }
 
+    /// A body in a content coding snapshotd does not decode is refused with 415 (RFC 9110
+    /// §15.5.16), not misread as JSON; `identity` is no coding at all.
+    @Test func contentEncodingIsRefused() throws {
+        let (process, client, _) = try Self.start()
+        let event = Array(#"{"type":"clock","ltime":5}"#.utf8)
+        for coding in ["gzip", "deflate", "br", "identity, gzip", "GZIP"] {
+            let response = try client.post("/v1/events", body: event, headers: ["Content-Encoding: \(coding)"])
+            try Contract.check(response, "POST", "/v1/events")
+            #expect(response.status == 415, "\(coding)")
+            #expect((try response.json()["error"] as? String)?.contains("Content-Encoding") == true, "\(response.text)")
+            #expect(response.header("accept-encoding") == "identity")
+        }
+        #expect(try Self.snapshot(client).clock == 0)
+        let identity = try client.post("/v1/events", body: event, headers: ["Content-Encoding: identity"])
+        #expect(identity.status == 200)
+        #expect(try Self.snapshot(client).clock == 5)
+        #expect(try Self.stop(process) == 0)
+    }
+
+    /// application/ndjson (the name ndjson.org now uses) is NDJSON as application/x-ndjson is.
+    @Test func ndjsonUnderBothMediaTypes() throws {
+        let (process, client, _) = try Self.start()
+        let body = "{\"type\":\"clock\",\"ltime\":3}\n{\"type\":\"query\",\"ltime\":4,\"name\":\"q\"}\n"
+        for type in ["application/ndjson", "application/x-ndjson", "Application/NDJSON; charset=utf-8"] {
+            let response = try Self.post(client, "/v1/events", body, contentType: type)
+            #expect(response.status == 200, "\(type): \(response.text)")
+            #expect(response.text == #"{"accepted":2,"durable":true}"#)
+        }
+        #expect(try Self.stop(process) == 0)
+    }
+
+    /// --access-log (or SNAPSHOTD_ACCESS_LOG=1): one line per request at info, with the method,
+    /// path, status, seconds and the client's address; without it those lines are at debug.
+    @Test func accessLogBehindAFlag() throws {
+        func accessLines(_ process: SnapshotdProcess) -> [Substring] {
+            process.stderrText.split(separator: "\n").filter { $0.contains("GET /v1/snapshot 200 ") }
+        }
+        let (process, client, _) = try Self.start(nil, ["--access-log"])
+        _ = try Self.snapshot(client)
+        #expect(try Self.post(client, "/v1/events", "{").status == 400)
+        #expect(try Self.stop(process) == 0)
+        let line = accessLines(process).first.map(String.init) ?? ""
+        #expect(line.contains(" info ") && line.contains("client=127.0.0.1:") && line.range(of: #"200 \d+\.\d{6}s"#, options: .regularExpression) != nil,
+                "\(process.stderrText)")
+        #expect(process.stderrText.contains("POST /v1/events 400 "))
+
+        let fromEnvironment = try SnapshotdProcess(snapshotPath: SnapshotdProcess.makeTempDir() + "/s",
+                                                   environment: ["SNAPSHOTD_ACCESS_LOG": "1"])
+        let environmentClient = CurlClient(baseURL: fromEnvironment.baseURL)
+        let ready = Date().addingTimeInterval(20)
+        while (try? environmentClient.get("/readyz"))?.status != 200 && Date() < ready { Thread.sleep(forTimeInterval: 0.02) }
+        _ = try Self.snapshot(environmentClient)
+        #expect(try Self.stop(fromEnvironment) == 0)
+        #expect(accessLines(fromEnvironment).count == 1)
+
+        let (quiet, quietClient, _) = try Self.start()
+        _ = try Self.snapshot(quietClient)
+        #expect(try Self.stop(quiet) == 0)
+        #expect(accessLines(quiet).isEmpty)
+    }
+
+    /// A misspelled field is refused over HTTP too, naming it.
+    @Test func unknownFieldIsRefused() throws {
+        let (process, client, _) = try Self.start()
+        let response = try Self.post(client, "/v1/events", #"{"type":"user","ltime":42,"name":"n","ltme":7}"#)
+        #expect(response.status == 400)
+        #expect(try response.json()["error"] as? String == #"event 0: unknown field "ltme" in a user event"#)
+        #expect(try Self.stop(process) == 0)
+    }
+
     @Test func fullQueueAnswers503WithRetryAfter() throws {
         let (process, _, _) = try Self.start(nil, [
             "--queue-capacity", "1", "--queue-wait", "0", "--simulate-sync-delay-ms", "300",

@@ -82,17 +82,26 @@ final class SnapshotdProcess {
 
     /// Launches snapshotd and waits until it logs (on stderr, or stdout) a line containing
     /// `listening on http://HOST:PORT`. Throws if the binary is missing, if the process exits
-    /// first, or after `readyTimeout` seconds (the process is then killed).
+    /// first, or after `readyTimeout` seconds (the process is then killed). A `launcher` (say
+    /// `["/usr/bin/prlimit", "--nofile=128:128"]`) runs snapshotd through a command that execs it,
+    /// so that `pid` is still snapshotd's.
     init(
         snapshotPath: String,
         arguments: [String] = [],
         environment: [String: String] = [:],
+        launcher: [String] = [],
         readyTimeout: Double = 20
     ) throws {
         executablePath = try Self.locateBinary()
         process = Process()
-        process.executableURL = URL(fileURLWithPath: executablePath)
-        process.arguments = ["serve", "--listen", "127.0.0.1:0", "--snapshot", snapshotPath] + arguments
+        let serve = ["serve", "--listen", "127.0.0.1:0", "--snapshot", snapshotPath] + arguments
+        if let command = launcher.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = Array(launcher.dropFirst()) + [executablePath] + serve
+        } else {
+            process.executableURL = URL(fileURLWithPath: executablePath)
+            process.arguments = serve
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardInput = FileHandle.nullDevice
         let stderrPipe = Pipe()

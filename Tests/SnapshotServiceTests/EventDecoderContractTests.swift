@@ -1,3 +1,4 @@
+import Foundation
 import SnapshotCore
 import SnapshotService
 import Testing
@@ -41,6 +42,29 @@ import Testing
         #expect(port("1367.0") == .success([.member(.join, members: [Member(name: "a", address: address, port: 1367)], ltime: nil)]))
         #expect(port("6.5535e4") == .success([.member(.join, members: [Member(name: "a", address: address, port: 65535)], ltime: nil)]))
         #expect(port("6.5536e4") == .failure(EventDecodingError(eventIndex: 0, reason: "members[0].port must be an integer in 0...65535")))
+    }
+
+    /// The member name limit the decoder enforces (16 KiB of UTF-8) is the one openapi.yaml states.
+    @Test func memberNameLimitIsInTheSchema() throws {
+        func join(_ name: String) -> Result<[SnapshotEvent], EventDecodingError> {
+            let body = #"{"type":"member-join","members":[{"name":"\#(name)","addr":"::1","port":1}]}"#
+            return Result { () throws(EventDecodingError) in try EventDecoder().decode(Array(body.utf8), format: .single) }
+        }
+        let limit = SnapshotEvent.maxNameBytes
+        #expect(limit == 16384)
+        #expect((try? join(String(repeating: "a", count: limit)).get())?.count == 1)
+        #expect(join(String(repeating: "a", count: limit + 1))
+            == .failure(EventDecodingError(eventIndex: 0, reason: "member name is longer than 16384 bytes")))
+        #expect(join(String(repeating: "é", count: limit / 2 + 1))  // bytes count, not characters
+            == .failure(EventDecodingError(eventIndex: 0, reason: "member name is longer than 16384 bytes")))
+
+        let spec = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("openapi.yaml")
+        let text = try String(contentsOf: spec, encoding: .utf8)
+        let member = try #require(text.range(of: "\n    Member:\n"), "no Member schema")
+        let block = String(text[member.upperBound...]).components(separatedBy: "\n    MemberEvent:").first ?? ""
+        #expect(block.contains("maxLength: \(limit)"), "openapi.yaml's Member.name has no maxLength \(limit)")
+        #expect(block.contains("additionalProperties: false"))
     }
 
     /// schemathesis sent `"coalesce": null`: null means absent for every optional field (the

@@ -76,13 +76,36 @@ struct EventDecoderTests {
         #expect(try decode(#"{"type":"clock","ltime":100}"#) == [.clock(ltime: 100)])
     }
 
-    @Test func fieldsInAnyOrderAndUnknownFieldsIgnored() throws {
+    @Test func fieldsInAnyOrder() throws {
         let body = """
-            { "extra": {"nested": [1, 2.5e-3, "s", true, false, null, {"deep": []}]},
-              "ltime" : 9, "members": [ {"port": 1, "zone": "x", "addr": "fe80::1", "name": "n"} ],
-              "name": 12, "payload": false, "type": "member-update" }
+            { "ltime" : 9, "members": [ {"port": 1, "addr": "fe80::1", "name": "n"} ],
+              "type": "member-update" }
             """
         #expect(try decode(body) == [.member(.update, members: [try member("n", "fe80::1", 1)], ltime: 9)])
+    }
+
+    /// A misspelled field must not be dropped in silence: the event is refused, naming it. Its
+    /// value is still read as JSON (invalid JSON is reported as such, first).
+    @Test(arguments: [
+        (#"{"type":"user","ltime":42,"name":"n","ltme":7}"#, #"unknown field "ltme" in a user event"#),
+        (#"{"type":"user","ltime":42,"name":"loy","payload":"aGVsbG81","cltme":100e0860}"#, #"unknown field "cltme" in a user event"#),
+        (#"{"ltme":7,"type":"clock","ltime":1}"#, #"unknown field "ltme" in a clock event"#),
+        (#"{"type":"user","ltime":1,"name":"u","coalsce":true}"#, #"unknown field "coalsce" in a user event"#),
+        (#"{"type":"query","ltime":1,"name":"q","Type":"query"}"#, #"unknown field "Type" in a query event"#),
+        (#"{"type":"clock","ltime":1,"xé":{"nested":[1,{"deep":[]}]}}"#, #"unknown field "xé" in a clock event"#),
+        (#"{"type":"member-join","members":[{"name":"a","addr":"::1","port":1}],"addr":"::1"}"#,
+         #"unknown field "addr" in a member-join event"#),
+        (#"{"type":"member-join","members":[{"name":"a","addr":"::1","port":1,"zone":"x"}]}"#, #"unknown field "zone" in members[0]"#),
+        (#"{"type":"member-join","members":[{"name":"a","addr":"::1","port":1},{"nmae":"b","addr":"::1","port":1}]}"#,
+         #"unknown field "nmae" in members[1]"#),
+        (#"{"type":"member-join","members":[{"name":"a","addr":"::1","port":1,"tags":{"role":"web"}}]}"#,
+         #"unknown field "tags" in members[0]"#),
+    ])
+    func unknownFieldsAreRefused(body: String, reason: String) {
+        #expect(failure(body) == EventDecodingError(eventIndex: 0, reason: reason))
+        #expect(failure("[{\"type\":\"clock\",\"ltime\":1},\(body)]") == EventDecodingError(eventIndex: 1, reason: reason))
+        #expect(failure("{\"type\":\"clock\",\"ltime\":1}\n\(body)\n", .ndjson) == EventDecodingError(eventIndex: 1, reason: reason))
+        #expect(ReferenceDecoder.decode(Array(body.utf8), format: .single) == nil)
     }
 
     @Test func repeatedKeyTakesTheLastValue() throws {
@@ -287,8 +310,17 @@ struct EventDecoderTests {
         #expect(failure("{\"type\":\"clock\",\"ltime\":1}\n\n\(body)\n", .ndjson) == EventDecodingError(eventIndex: 1, reason: reason))
     }
 
-    @Test func fieldsAnotherTypeWouldUseAreIgnored() throws {
-        #expect(try decode(#"{"type":"clock","ltime":1,"name":5,"members":"x","payload":"!","coalesce":3}"#) == [.clock(ltime: 1)])
+    /// Fields of another type are not the event's either (openapi.yaml: additionalProperties: false).
+    @Test func fieldsAnotherTypeHasAreRefused() {
+        #expect(failure(#"{"type":"clock","ltime":1,"name":5,"members":"x","payload":"!","coalesce":3}"#)?.description
+            == #"event 0: unknown field "name" in a clock event"#)
+        #expect(failure(#"{"type":"clock","ltime":1,"name":null}"#)?.reason == #"unknown field "name" in a clock event"#)
+        #expect(failure(#"{"type":"query","ltime":1,"name":"q","payload":""}"#)?.reason == #"unknown field "payload" in a query event"#)
+        #expect(failure(#"{"type":"query","ltime":1,"name":"q","coalesce":false}"#)?.reason
+            == #"unknown field "coalesce" in a query event"#)
+        #expect(failure(#"{"type":"user","ltime":1,"name":"u","members":[]}"#)?.reason == #"unknown field "members" in a user event"#)
+        #expect(failure(#"{"type":"member-leave","members":[{"name":"a","addr":"::1","port":1}],"name":"a"}"#)?.reason
+            == #"unknown field "name" in a member-leave event"#)
     }
 
     @Test func memberNameWithLineBreakIsRefused() {
@@ -307,13 +339,21 @@ struct EventDecoderTests {
         for end in whole.indices.dropLast() {
             let prefix = String(whole[..<end])
             let error = try #require(failure(prefix), "\(prefix)")
-            #expect(error.reason == "no events" || error.reason.hasPrefix("invalid JSON"), "\(prefix): \(error)")
-            if prefix.isEmpty { continue }
-            let ndjson = try #require(failure(#"{"type":"clock","ltime":1}"# + "\n" + prefix, .ndjson))
-            #expect(ndjson.eventIndex == 1, "\(prefix): \(ndjson)")
+            if prefix.isEmpty {
+                #expect(error.reason == "no events")
+                continue
+            }
+            // Every truncation is reported where the input ends (issue 11).
+            let ending = "invalid JSON at byte \(prefix.utf8.count): unexpected end"
+            #expect(error.reason.hasPrefix(ending), "\(prefix): \(error)")
+            #expect(ReferenceDecoder.jsonError(Array(prefix.utf8)) == ending, "\(prefix)")
+            let line = #"{"type":"clock","ltime":1}"# + "\n"
+            let ndjson = try #require(failure(line + prefix, .ndjson))
+            #expect(ndjson.eventIndex == 1 && ndjson.reason.hasPrefix("invalid JSON at byte \(line.utf8.count + prefix.utf8.count): unexpected end"),
+                    "\(prefix): \(ndjson)")
         }
         #expect(failure(#"{"type":"clock","ltime":1"#)?.description
-            == "event 0: invalid JSON at byte 0: unbalanced or truncated object or array")
+            == "event 0: invalid JSON at byte 25: unexpected end (unclosed object or array)")
         #expect(failure(#"[{"type":"clock","ltime":1},{"type":"clock""#)?.eventIndex == nil)
     }
 
@@ -356,11 +396,41 @@ struct EventDecoderTests {
             == "event 1: invalid JSON at byte 28: unexpected token")
     }
 
+    /// A JSON error says where it is, as a byte offset into the body: the end of the input for
+    /// a truncated body, the first byte after the value for trailing content, the closer that
+    /// closes nothing. Foundation (the reference) agrees on the kind and the offset.
+    @Test(arguments: [
+        (#"{"type":"clock","ltime":1"#, "invalid JSON at byte 25: unexpected end (unclosed object or array)"),
+        (#"{"type":"cl"#, "invalid JSON at byte 11: unexpected end (unclosed string)"),
+        (#"{"type":"clock","ltime":"#, "invalid JSON at byte 24: unexpected end (unclosed object or array)"),
+        (#"[{"type":"clock","ltime":1},{"type":"clock""#, "invalid JSON at byte 43: unexpected end (unclosed object or array)"),
+        (#"{"type":"member-join","members":[{"name":"é","addr":"::1","port":1}"#,
+         "invalid JSON at byte 68: unexpected end (unclosed object or array)"),
+        (#"{"type":"clock","ltime":1} x"#, "invalid JSON at byte 27: unexpected content after the JSON value"),
+        (#"{"type":"clock","ltime":1}}"#, "invalid JSON at byte 26: unexpected content after the JSON value"),
+        (#"{"type":"clock","ltime":1} {"type":"clock","ltime":2}"#, "invalid JSON at byte 27: unexpected content after the JSON value"),
+        (#"{"type":"clock","ltime":1]"#, "invalid JSON at byte 25: unexpected ']'"),
+        (#"}{"#, "invalid JSON at byte 0: unexpected '}'"),
+        ("{\"type\":\"clock\",\"ltime\":1,\"x\":\"a\tb\"}", "invalid JSON at byte 32: unescaped control character in a string"),
+    ])
+    func jsonErrorsSayWhere(body: String, message: String) throws {
+        let error = try #require(failure(body))
+        #expect(error.reason == message, "\(body)")
+        let reference = try #require(ReferenceDecoder.jsonError(Array(body.utf8)), "\(body)")
+        #expect(message.hasPrefix(reference), "Foundation: \(reference)")
+        // In NDJSON the offset counts from the start of the body, not of the line.
+        let first = #"{"type":"clock","ltime":1}"# + "\n"
+        let shifted = message.replacing(/byte (\d+)/) { "byte \(Int($0.1)! + first.utf8.count)" }
+        #expect(failure(first + body, .ndjson) == EventDecodingError(eventIndex: 1, reason: shifted))
+    }
+
     @Test func invalidUTF8() {
         let body = Array(#"{"type":"query","ltime":1,"name":"a"#.utf8) + [0xFF, 0xFE] + Array(#""}"#.utf8)
-        #expect(failure(body)?.description == "invalid JSON: invalid UTF-8")
+        #expect(failure(body)?.description == "invalid JSON at byte 35: invalid UTF-8")
         #expect(failure(Array(#"{"type":"clock","ltime":1}"#.utf8) + [0x0A] + body, .ndjson)?.description
-            == "event 1: invalid JSON: invalid UTF-8")
+            == "event 1: invalid JSON at byte 62: invalid UTF-8")
+        #expect(failure(Array(#"{"type":"query","ltime":1,"name":""#.utf8) + [0xED, 0xA0, 0x80] + Array(#""}"#.utf8))?.reason
+            == "invalid JSON at byte 34: invalid UTF-8") // a UTF-16 surrogate
     }
 
     @Test func nestingGarbage() {
@@ -369,7 +439,7 @@ struct EventDecoderTests {
         #expect(failure("[[[[[[[[]]]]]]]]")?.description == "event 0: expected a JSON object")
         #expect(failure(#"{"type":"clock","ltime":1,"x":\#(deep)}"#)?.description == "event 0: JSON nested too deeply")
         let shallow = String(repeating: "[", count: 60) + String(repeating: "]", count: 60)
-        #expect(failure(#"{"type":"clock","ltime":1,"x":\#(shallow)}"#) == nil)
+        #expect(failure(#"{"type":"clock","ltime":1,"x":\#(shallow)}"#)?.description == #"event 0: unknown field "x" in a clock event"#)
         let unbalanced = String(repeating: "[", count: 100_000)
         #expect(failure(unbalanced)?.reason.hasPrefix("invalid JSON") == true)
         #expect(failure(#"{"type":"clock","ltime":1,"x":\#(unbalanced)}"#)?.eventIndex == 0)
@@ -409,9 +479,13 @@ struct EventDecoderTests {
         for _ in 0..<1000 {
             let text = generator.mutatedEvent()
             let reference = ReferenceDecoder.decode(Array(text.utf8), format: .single)
-            let fast = try? decoder.decode(Array(text.utf8), format: .single)
-            #expect(fast == reference, "\(text)")
+            let fast = Result { () throws(EventDecodingError) in try decoder.decode(Array(text.utf8), format: .single) }
+            #expect((try? fast.get()) == reference, "\(text)")
             if reference == nil { refused += 1 }
+            // Where Foundation says the input ended early, the decoder says so at the same byte.
+            if case .failure(let error) = fast, let json = ReferenceDecoder.jsonError(Array(text.utf8)), json.hasSuffix("unexpected end"), !text.isEmpty {
+                #expect(error.reason.hasPrefix(json), "\(text)")
+            }
         }
         #expect(refused > 300 && refused < 1000)
     }
@@ -453,12 +527,39 @@ private enum ReferenceDecoder {
         return events
     }
 
+    /// Foundation's JSON error as the decoder words its start: `invalid JSON at byte N`, plus
+    /// `: unexpected end` (N the end of the input) when the input ended early. Nil when Foundation
+    /// parses the body.
+    static func jsonError(_ body: [UInt8]) -> String? {
+        do {
+            _ = try JSONSerialization.jsonObject(with: Data(body), options: .fragmentsAllowed)
+            return nil
+        } catch {
+            let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? ""
+            if text.hasPrefix("Unexpected end of file") { return "invalid JSON at byte \(body.count): unexpected end" }
+            guard let match = text.firstMatch(of: /around character (\d+)/) else { return "invalid JSON: \(text)" }
+            return "invalid JSON at byte \(match.1)"
+        }
+    }
+
     private static func isSpace(_ byte: UInt8) -> Bool {
         byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
     }
 
+    /// The fields each type has (openapi.yaml); any other key refuses the event.
+    private static func fields(of type: String) -> Set<String> {
+        switch type {
+        case "user": ["type", "ltime", "name", "payload", "coalesce"]
+        case "query": ["type", "ltime", "name"]
+        case "clock": ["type", "ltime"]
+        default: ["type", "ltime", "members"]
+        }
+    }
+
     private static func event(_ json: Any) -> SnapshotEvent? {
-        guard let object = json as? [String: Any], let type = object["type"] as? String else { return nil }
+        guard let object = json as? [String: Any], let type = object["type"] as? String,
+              Set(object.keys).isSubset(of: fields(of: type))
+        else { return nil }
         if let kind = MemberEventKind(rawValue: type) {
             var ltime: UInt64?
             if let value = object["ltime"], !(value is NSNull) {
@@ -468,7 +569,7 @@ private enum ReferenceDecoder {
             guard let list = object["members"] as? [Any], !list.isEmpty else { return nil }
             var members: [Member] = []
             for item in list {
-                guard let fields = item as? [String: Any],
+                guard let fields = item as? [String: Any], Set(fields.keys).isSubset(of: ["name", "addr", "port"]),
                       let name = fields["name"] as? String,
                       let text = fields["addr"] as? String, let address = IPAddress(text),
                       let port = fields["port"].flatMap(uint64), port <= 65535
@@ -531,7 +632,7 @@ private enum ReferenceDecoder {
 private struct EventTextGenerator {
     private var random: SplitMix64
     private typealias Field = (key: String, value: String)
-    private struct MemberText { var name: String; var addr: String; var port: String }
+    private struct MemberText { var name: String; var addr: String; var port: String; var extra: Field? }
 
     init(seed: UInt64) {
         random = SplitMix64(seed: seed)
@@ -557,7 +658,7 @@ private struct EventTextGenerator {
                 fields.append((key, value))
             }
         }
-        switch below(12) {
+        switch below(14) {
         case 0:
             fields.remove(at: below(fields.count))
         case 1:
@@ -585,6 +686,14 @@ private struct EventTextGenerator {
             fields.append((fields[i].key, jsonValue(depth: 1)))
         case 8:
             replace("coalesce", pick(["\"true\"", "1", "0", "null", "false"]), in: &fields)
+        case 10:
+            // A field the type does not have: a misspelling, another type's field, or a member's.
+            let key = pick(["extra", "Type", "LTIME", "ltme", "names", "zone", "x\u{e9}", "meta", "name", "members", "payload"])
+            if !fields.contains(where: { $0.key == key }) { fields.append((key, jsonValue(depth: 2))) }
+        case 11:
+            var members = (0..<(1 + below(3))).map { _ in memberText() }
+            members[below(members.count)].extra = (pick(["tags", "zone", "Name", "status"]), jsonValue(depth: 2))
+            replace("members", membersText(members), in: &fields)
         case 9:
             let text = object(fields)
             return String(text.prefix(below(text.count)))
@@ -626,9 +735,6 @@ private struct EventTextGenerator {
             fields.append(("type", quote("clock")))
             fields.append(("ltime", String(ltime())))
         }
-        for _ in 0..<below(3) {
-            fields.append((pick(["extra", "Type", "LTIME", "names", "zone", "x\u{e9}", "meta"]), jsonValue(depth: 3)))
-        }
         for i in stride(from: fields.count - 1, to: 0, by: -1) { fields.swapAt(i, below(i + 1)) }
         return fields
     }
@@ -643,13 +749,13 @@ private struct EventTextGenerator {
     }
 
     private mutating func memberText() -> MemberText {
-        MemberText(name: quote(name(allowLineBreaks: false)), addr: quote(address()), port: String(below(65536)))
+        MemberText(name: quote(name(allowLineBreaks: false)), addr: quote(address()), port: String(below(65536)), extra: nil)
     }
 
     private mutating func membersText(_ members: [MemberText]) -> String {
         let objects = members.map { member -> String in
             var fields: [Field] = [("name", member.name), ("addr", member.addr), ("port", member.port)]
-            if below(4) == 0 { fields.append(("tags", jsonValue(depth: 2))) }
+            if let extra = member.extra { fields.append(extra) }
             for i in stride(from: fields.count - 1, to: 0, by: -1) { fields.swapAt(i, below(i + 1)) }
             return object(fields)
         }

@@ -70,6 +70,9 @@ struct Serve: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "With a token, protect the read routes too. (default: off)")
     var protectReads: Bool?
 
+    @Flag(inversion: .prefixedNo, help: "Log every request at info: method, path, status, seconds, client. (default: off, at debug)")
+    var accessLog: Bool?
+
     @Option(help: .hidden)
     var simulateSyncDelayMs: String?
 
@@ -113,17 +116,19 @@ struct Serve: ParsableCommand {
         }
 
         let metrics = ServiceMetrics()
-        let api = SnapshotAPI(metrics: metrics, configuration: service)
+        let api = SnapshotAPI(metrics: metrics, configuration: service, logger: logger)
         var hooks = api.hooks
         let count = hooks.responseSent
-        hooks.responseSent = { method, path, status, seconds in
-            count?(method, path, status, seconds)
-            logger.debug("\(method) \(path) \(status) \(String(format: "%.6f", seconds))s")
+        let accessLevel: Logger.Level = settings.accessLog ? .info : .debug
+        hooks.responseSent = { method, path, status, seconds, client in
+            count?(method, path, status, seconds, client)
+            logger.log(level: accessLevel, "\(method.isEmpty ? "-" : method) \(path.isEmpty ? "-" : path) \(status) \(String(format: "%.6f", seconds))s",
+                       metadata: ["client": "\(client)"])
         }
         var http = HTTPServerConfiguration()
         http.host = settings.listen.host
         http.port = settings.listen.port
-        http.maxConnections = settings.maxConnections
+        http.maxConnections = try DescriptorLimit.connections(settings.maxConnections, logger: logger)
         http.headerTimeout = settings.headerTimeout
         http.idleTimeout = settings.idleTimeout
         http.maxBodyBytes = settings.maxBodyBytes

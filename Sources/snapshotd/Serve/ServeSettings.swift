@@ -22,13 +22,14 @@ struct ServeSettings {
     var maxHeaderBytes = 16 * 1024
     var tokenFile: String?
     var protectReads = false
+    var accessLog = false
     var simulateSyncDelayMs = 0
 
     /// The names of every setting (the config file's keys).
     static let names: Set<String> = [
         "listen", "snapshot", "durability", "format", "queue-capacity", "queue-wait", "min-compact-size",
         "rejoin-after-leave", "log-level", "max-connections", "header-timeout", "idle-timeout", "max-body-bytes",
-        "max-header-bytes", "token-file", "protect-reads",
+        "max-header-bytes", "token-file", "protect-reads", "access-log",
     ]
 
     /// Resolves every setting of `options` (the command line) over `sources`.
@@ -64,6 +65,8 @@ struct ServeSettings {
         s.tokenFile = try sources.value("token-file", flag: options.tokenFile, default: nil, expected: "a path") { $0.isEmpty ? nil : $0 }
         s.protectReads = try sources.value("protect-reads", flag: options.protectReads.map { $0 ? "true" : "false" },
                                            default: s.protectReads, expected: "true or false (1/0, yes/no)", SettingParse.bool)
+        s.accessLog = try sources.value("access-log", flag: options.accessLog.map { $0 ? "true" : "false" },
+                                        default: s.accessLog, expected: "true or false (1/0, yes/no)", SettingParse.bool)
         s.simulateSyncDelayMs = try SettingParse.int(in: 0...60_000)(options.simulateSyncDelayMs ?? "0")
             .orThrow(ValidationError("--simulate-sync-delay-ms must be 0...60000"))
         if s.protectReads && s.tokenFile == nil {
