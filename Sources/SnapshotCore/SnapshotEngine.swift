@@ -12,11 +12,10 @@ public final class SnapshotEngine: Sendable {
     private let writer: SnapshotWriter
 
     /// Opens (or creates) the snapshot at `path`: removes a stale `PATH.compact`, replays the
-    /// file, truncates a torn tail and starts the writer.
+    /// file, truncates a torn tail, syncs the directory and starts the writer.
     public init(path: String, configuration: EngineConfiguration = .init()) throws(FileIOError) {
         let io = configuration.io
         try io.remove(path + ".compact")
-        let existed = io.exists(path)
         let fd = try io.open(path, create: true, truncate: false)
         let state: SnapshotState
         var report: ReplayReport
@@ -37,7 +36,11 @@ public final class SnapshotEngine: Sendable {
                 try io.sync(fd, path: path)
                 size = Int64(header.count)
             }
-            if !existed { try io.syncDirectory(SnapshotWriter.directory(of: path)) }
+            // Always, not only when this open creates the file: a process killed after the
+            // create or after compaction's rename, before the directory fsync that followed,
+            // leaves a name that is in the page cache but maybe not on disk, and events
+            // acknowledged into that file would go with it at a power loss (the power-loss tests).
+            try io.syncDirectory(SnapshotWriter.directory(of: path))
         } catch {
             io.close(fd)
             throw error
