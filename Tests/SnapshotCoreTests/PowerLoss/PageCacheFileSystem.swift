@@ -19,15 +19,19 @@ import TestSupport
 /// or truncates, syncDirectory) is numbered from 1. With a `CrashPlan`, call number `at` loses
 /// power: it does not happen, it and every later call fail with EIO, and the disk as it is
 /// then is frozen into `image` by the rules of `CrashModel`. `powerOff()` does the same after
-/// the last call. `init(image:)` mounts such an image again, everything in it durable.
+/// the last call. `init(image:)` mounts such an image again, everything in it durable. A plan
+/// may kill the process first (`killAt`): calls fail until `restart()`, nothing is lost.
 ///
 /// Thread-safe: the engine's writer and compactor threads call it concurrently.
 final class PageCacheFileSystem: FileIO {
     struct CrashPlan: Sendable, Equatable {
-        /// The mutating call (from 1) at which power is lost.
+        /// The mutating call (from 1) at which power is lost (`Int.max`: after the last call).
         var at: Int
         /// Seeds the choice of what of the unsynced state survives.
         var seed: UInt64
+        /// Before that, the process is killed (kill -9) at this call: it and every later call
+        /// fail until `restart()`, and the page cache is kept.
+        var killAt: Int? = nil
     }
 
     enum FileOperation: Sendable, Equatable {
@@ -71,6 +75,8 @@ final class PageCacheFileSystem: FileIO {
         var nextDescriptor: Int32 = 100
         var mutatingCalls = 0
         var plan: CrashPlan?
+        var killed = false
+        var killedCall: String?
         /// What the lost call was, for failure messages.
         var crashedCall: String?
         var image: DiskImage?
@@ -111,6 +117,21 @@ final class PageCacheFileSystem: FileIO {
     /// Mutating calls made so far (the crash points a run of the same workload has).
     var mutatingCalls: Int { state.withLock { $0.mutatingCalls } }
     var hasCrashed: Bool { state.withLock { $0.image != nil } }
+    /// The call the kill stopped, e.g. `fsync directory /data` (nil without a kill).
+    var killedCall: String? { state.withLock { $0.killedCall } }
+    /// Killed and not yet restarted.
+    var isKilled: Bool { state.withLock { $0.killed } }
+    /// Crashed, or killed and not yet restarted: calls fail.
+    var isDown: Bool { state.withLock { $0.killed || $0.image != nil } }
+
+    /// The killed process is gone (its descriptors with it) and a new one may start: the page
+    /// cache is as the killed one left it. Call once the killed engine is closed.
+    func restart() {
+        state.withLock { state in
+            state.killed = false
+            state.files = [:]
+        }
+    }
     /// The call that was lost, e.g. `fdatasync /d/snapshot` (nil before a crash).
     var crashedCall: String? { state.withLock { $0.crashedCall } }
 
@@ -140,7 +161,13 @@ final class PageCacheFileSystem: FileIO {
     /// Counts one mutating call; throws EIO when the power is (or just went) out.
     private static func mutating(_ state: inout State, _ call: @autoclosure () -> String, path: String) throws(FileIOError) {
         guard state.image == nil else { throw FileIOError("power lost", path, code: EIO) }
+        guard !state.killed else { throw FileIOError("process killed", path, code: EIO) }
         state.mutatingCalls += 1
+        if state.plan?.killAt == state.mutatingCalls {
+            state.killed = true
+            state.killedCall = "call \(state.mutatingCalls): \(call())"
+            throw FileIOError("process killed", path, code: EIO)
+        }
         if let plan = state.plan, state.mutatingCalls >= plan.at {
             state.crashedCall = "call \(state.mutatingCalls): \(call())"
             var generator = SplitMix64(seed: plan.seed)
@@ -151,6 +178,7 @@ final class PageCacheFileSystem: FileIO {
 
     private static func reading(_ state: State, path: String) throws(FileIOError) {
         if state.image != nil { throw FileIOError("power lost", path, code: EIO) }
+        if state.killed { throw FileIOError("process killed", path, code: EIO) }
     }
 
     static func split(_ path: String) -> (directory: String, name: String) {
@@ -314,7 +342,7 @@ final class PageCacheFileSystem: FileIO {
 
     func exists(_ path: String) -> Bool {
         state.withLock { state in
-            guard state.image == nil else { return false }
+            guard state.image == nil, !state.killed else { return false }
             let (directory, name) = Self.split(path)
             return state.directories[directory]?.current[name] != nil
         }
@@ -337,7 +365,7 @@ final class PageCacheFileSystem: FileIO {
     /// A copy of the file's bytes that this file system owns until `unmap`.
     func map(_ fd: Int32, size: Int) -> UnsafeRawBufferPointer? {
         state.withLock { state in
-            guard state.image == nil, size > 0, let file = state.files[fd],
+            guard state.image == nil, !state.killed, size > 0, let file = state.files[fd],
                   let bytes = state.inodes[file.inode]?.current, size <= bytes.count else { return nil }
             let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
             bytes.withUnsafeBytes { copy.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<size])) }

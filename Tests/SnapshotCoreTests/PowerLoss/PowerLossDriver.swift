@@ -42,6 +42,7 @@ enum PowerLossDriver {
     struct Crash: Sendable {
         var plan: PageCacheFileSystem.CrashPlan
         var call: String
+        var killedCall: String?
         var history: PowerLossHistory
         var recovered: SnapshotState?
         var verdict: PowerLossOracle.Verdict
@@ -49,7 +50,7 @@ enum PowerLossDriver {
         var failed: Bool { !verdict.violations.isEmpty }
 
         var summary: String {
-            "crash at \(call) (crash seed \(plan.seed)): "
+            (killedCall.map { "killed at \($0), then " } ?? "") + "crash at \(call) (crash seed \(plan.seed)): "
                 + verdict.violations.joined(separator: "; ")
                 + " [\(history.acknowledgedEvents) events acknowledged; recovered \(recovered.map(describe) ?? "nothing")]"
         }
@@ -62,17 +63,23 @@ enum PowerLossDriver {
         let io: any FileIO = bug.map { DroppedSync(base: fs, dropping: $0, snapshotPath: PowerLossWorkload.path) } ?? fs
 
         func open() -> (SnapshotEngine, CompactionGate)? {
-            let gate = CompactionGate(base: io)
-            var configuration = workload.configuration
-            configuration.io = gate
-            do {
-                let engine = try SnapshotEngine(path: PowerLossWorkload.path, configuration: configuration)
-                history.entries.append(.opened(engine.status.state))
-                leaving = engine.status.state.leaving
-                return (engine, gate)
-            } catch {
-                if !fs.hasCrashed { history.unexpected.append("open failed without a crash: \(error)") }
-                return nil
+            while true {
+                let gate = CompactionGate(base: io)
+                var configuration = workload.configuration
+                configuration.io = gate
+                do {
+                    let engine = try SnapshotEngine(path: PowerLossWorkload.path, configuration: configuration)
+                    history.entries.append(.opened(engine.status.state))
+                    leaving = engine.status.state.leaving
+                    return (engine, gate)
+                } catch {
+                    if fs.isKilled {
+                        fs.restart()  // killed while opening: the next process opens again
+                        continue
+                    }
+                    if !fs.hasCrashed { history.unexpected.append("open failed without a crash: \(error)") }
+                    return nil
+                }
             }
         }
 
@@ -110,7 +117,7 @@ enum PowerLossDriver {
                 }
                 if gate.waitForCompactor(unless: { answer.withLock { $0 != nil } }) { gate.release() }
                 done.wait()
-                if case .failure(let error)? = answer.withLock({ $0 }), !fs.hasCrashed {
+                if case .failure(let error)? = answer.withLock({ $0 }), !fs.isDown {
                     history.unexpected.append("compaction failed without a crash: \(error)")
                 }
             case .reopen:
@@ -120,6 +127,15 @@ enum PowerLossDriver {
                 (engine, gate) = next
             }
             if fs.hasCrashed { break }
+            if fs.isKilled {
+                // kill -9: the process is gone; a new one opens the file and goes on with the
+                // next step (the page cache, and so every write made, is kept).
+                gate.openForGood()
+                engine.closeAndWait()
+                fs.restart()
+                guard let next = open() else { break }
+                (engine, gate) = next
+            }
         }
         gate.openForGood()
         engine.closeAndWait()
@@ -142,7 +158,7 @@ enum PowerLossDriver {
             verdict.violations.append("the crashed disk does not open: \(error)")
         }
         if let recovered { verdict.merge(PowerLossOracle.check(history, recovered: recovered)) }
-        return Crash(plan: plan, call: call, history: history, recovered: recovered, verdict: verdict)
+        return Crash(plan: plan, call: call, killedCall: fs.killedCall, history: history, recovered: recovered, verdict: verdict)
     }
 
     /// Opens the crashed disk with a fresh engine on a file system that does not crash, and
@@ -171,7 +187,7 @@ enum PowerLossDriver {
         case .success: return .acknowledged
         case .failure(.leaving): return .refused
         case .failure(let error):
-            if !fs.hasCrashed { history.unexpected.append("a submission failed without a crash: \(error)") }
+            if !fs.isDown { history.unexpected.append("a submission failed without a crash: \(error)") }
             return .failed
         }
     }
