@@ -18,7 +18,7 @@ import TestSupport
 /// Every mutating call (write, sync, dataSync, truncate, rename, remove, open that creates
 /// or truncates, syncDirectory) is numbered from 1. With a `CrashPlan`, call number `at` loses
 /// power: it does not happen, it and every later call fail with EIO, and the disk as it is
-/// then is frozen into `image` by the rules of `CrashModel`. `powerOff()` does the same after
+/// then is frozen into disk images by the rules of `CrashModel`. `powerOff()` does the same after
 /// the last call. `init(image:)` mounts such an image again, everything in it durable. A plan
 /// may kill the process first (`killAt`): calls fail until `restart()`, nothing is lost.
 ///
@@ -32,6 +32,9 @@ final class PageCacheFileSystem: FileIO {
         /// Before that, the process is killed (kill -9) at this call: it and every later call
         /// fail until `restart()`, and the page cache is kept.
         var killAt: Int? = nil
+        /// How many disks to draw from the one page cache at the crash (each a different
+        /// choice of what survives), all checked: cheaper than more runs.
+        var images = 1
     }
 
     enum FileOperation: Sendable, Equatable {
@@ -79,14 +82,18 @@ final class PageCacheFileSystem: FileIO {
         var killedCall: String?
         /// What the lost call was, for failure messages.
         var crashedCall: String?
-        var image: DiskImage?
+        var images: [DiskImage] = []
+        var image: DiskImage? { images.first }
+        /// Every mutating call, when recorded (`recordingCalls`).
+        var calls: [String]?
     }
 
     private let state: Mutex<State>
 
-    init(crash plan: CrashPlan? = nil) {
+    init(crash plan: CrashPlan? = nil, recordingCalls: Bool = false) {
         var initial = State()
         initial.plan = plan
+        if recordingCalls { initial.calls = [] }
         state = Mutex(initial)
     }
 
@@ -135,15 +142,33 @@ final class PageCacheFileSystem: FileIO {
     /// The call that was lost, e.g. `fdatasync /d/snapshot` (nil before a crash).
     var crashedCall: String? { state.withLock { $0.crashedCall } }
 
-    /// The disk after the crash; powers off now (after the last call) if it has not crashed.
-    func powerOff(seed: UInt64) -> DiskImage {
+    /// The disks after the crash (`CrashPlan.images` of them, one without a plan); powers off
+    /// now (after the last call) if it has not crashed.
+    func powerOff(seed: UInt64) -> [DiskImage] {
         state.withLock { state in
-            if let image = state.image { return image }
-            state.crashedCall = "after the last call"
+            if state.images.isEmpty {
+                state.crashedCall = "after the last call"
+                Self.loseMemory(&state, seed: seed)
+            }
+            return state.images
+        }
+    }
+
+    /// What a power loss now would leave, without one (for the model's own tests).
+    func imageNow(seed: UInt64) -> DiskImage {
+        state.withLock { state in
             var generator = SplitMix64(seed: seed)
-            let image = CrashModel.image(inodes: state.inodes, directories: state.directories, using: &generator)
-            state.image = image
-            return image
+            return CrashModel.image(inodes: state.inodes, directories: state.directories, using: &generator)
+        }
+    }
+
+    /// Every mutating call so far, if recorded.
+    var calls: [String] { state.withLock { $0.calls ?? [] } }
+
+    private static func loseMemory(_ state: inout State, seed: UInt64) {
+        var generator = SplitMix64(seed: seed)
+        state.images = (0..<max(1, state.plan?.images ?? 1)).map { _ in
+            CrashModel.image(inodes: state.inodes, directories: state.directories, using: &generator)
         }
     }
 
@@ -163,6 +188,7 @@ final class PageCacheFileSystem: FileIO {
         guard state.image == nil else { throw FileIOError("power lost", path, code: EIO) }
         guard !state.killed else { throw FileIOError("process killed", path, code: EIO) }
         state.mutatingCalls += 1
+        state.calls?.append(call())
         if state.plan?.killAt == state.mutatingCalls {
             state.killed = true
             state.killedCall = "call \(state.mutatingCalls): \(call())"
@@ -170,8 +196,7 @@ final class PageCacheFileSystem: FileIO {
         }
         if let plan = state.plan, state.mutatingCalls >= plan.at {
             state.crashedCall = "call \(state.mutatingCalls): \(call())"
-            var generator = SplitMix64(seed: plan.seed)
-            state.image = CrashModel.image(inodes: state.inodes, directories: state.directories, using: &generator)
+            loseMemory(&state, seed: plan.seed)
             throw FileIOError("power lost", path, code: EIO)
         }
     }

@@ -146,18 +146,24 @@ enum PowerLossDriver {
     static func crash(_ workload: PowerLossWorkload, at plan: PageCacheFileSystem.CrashPlan, bug: DroppedSync.Sync? = nil) -> Crash {
         let fs = PageCacheFileSystem(crash: plan)
         let history = run(workload, on: fs, bug: bug)
-        let image = fs.powerOff(seed: plan.seed)
+        let images = fs.powerOff(seed: plan.seed)
         let call = fs.crashedCall ?? "?"
         var verdict = PowerLossOracle.Verdict()
         verdict.violations += history.unexpected
-        let recovered: SnapshotState?
-        do {
-            recovered = try recover(image, workload)
-        } catch {
-            recovered = nil
-            verdict.violations.append("the crashed disk does not open: \(error)")
+        var recovered: SnapshotState?
+        for (index, image) in images.enumerated() {
+            let tag = images.count > 1 ? "disk \(index + 1) of \(images.count): " : ""
+            do {
+                let state = try recover(image, workload)
+                recovered = recovered ?? state
+                var check = PowerLossOracle.check(history, recovered: state)
+                check.violations = check.violations.map { tag + $0 }
+                check.lostAcknowledged = check.lostAcknowledged.map { tag + $0 }
+                verdict.merge(check)
+            } catch {
+                verdict.violations.append(tag + "the crashed disk does not open: \(error)")
+            }
         }
-        if let recovered { verdict.merge(PowerLossOracle.check(history, recovered: recovered)) }
         return Crash(plan: plan, call: call, killedCall: fs.killedCall, history: history, recovered: recovered, verdict: verdict)
     }
 

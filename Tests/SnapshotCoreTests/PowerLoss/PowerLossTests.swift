@@ -9,6 +9,8 @@ import TestSupport
 /// Deterministic: every crash point and seed is fixed, and printed when it fails.
 @Suite struct PowerLossTests {
     static let seed: UInt64 = 0x5EED_0012
+    /// Crash points drawn from the generated workload, per format.
+    static let sampled = 500
 
     /// The seed of crash point `point` of a sweep: what of the unsynced state survives.
     static func crashSeed(_ base: UInt64, _ point: Int) -> UInt64 {
@@ -26,10 +28,12 @@ import TestSupport
 
     /// Crashes `workload` at each of `points` (from 1; one past the last call is a crash
     /// after the workload's end) and checks each recovery.
-    static func sweep(_ workload: PowerLossWorkload, points: [Int], seed: UInt64, bug: DroppedSync.Sync? = nil) -> Sweep {
+    static func sweep(_ workload: PowerLossWorkload, points: [Int], seed: UInt64, images: Int = 1,
+                      bug: DroppedSync.Sync? = nil) -> Sweep {
         var sweep = Sweep()
         for point in points {
-            let crash = PowerLossDriver.crash(workload, at: .init(at: point, seed: crashSeed(seed, point)), bug: bug)
+            let plan = PageCacheFileSystem.CrashPlan(at: point, seed: crashSeed(seed, point), images: images)
+            let crash = PowerLossDriver.crash(workload, at: plan, bug: bug)
             sweep.points += 1
             sweep.acknowledgedEvents = max(sweep.acknowledgedEvents, crash.history.acknowledgedEvents)
             if !crash.verdict.lostAcknowledged.isEmpty { sweep.lostAcknowledged += 1 }
@@ -59,23 +63,25 @@ import TestSupport
         let (total, history) = Self.calls(workload)
         #expect(history.unexpected.isEmpty, "\(history.unexpected)")
         #expect(history.acknowledgedEvents > 30)
-        let sweep = Self.sweep(workload, points: Array(1...(total + 1)), seed: Self.seed)
+        let sweep = Self.sweep(workload, points: Array(1...(total + 1)), seed: Self.seed, images: 8)
         #expect(sweep.failures.count == 0, Self.report(sweep, workload, seed: Self.seed, of: total))
-        print("power loss: \(workload.name): \(sweep.points) crash points, \(history.acknowledgedEvents) events acknowledged in a whole run")
+        print("power loss: \(workload.name): \(sweep.points) crash points, 8 disks each, "
+            + "\(history.acknowledgedEvents) events acknowledged in a whole run")
     }
 
     // MARK: - A seeded sample of a generated workload
 
     @Test(arguments: [SnapshotFormat.v1, .v2])
     func sampledCrashPointsOfAGeneratedWorkload(format: SnapshotFormat) throws {
-        let workload = PowerLossWorkload.generated(format: format, seed: Self.seed, count: 150)
+        let workload = PowerLossWorkload.generated(format: format, seed: Self.seed, count: 300)
         let (total, history) = Self.calls(workload)
         #expect(history.unexpected.isEmpty, "\(history.unexpected)")
         var generator = SplitMix64(seed: Self.seed)
-        let points = (0..<600).map { _ in 1 + Int(generator.next() % UInt64(total + 1)) }
-        let sweep = Self.sweep(workload, points: points, seed: Self.seed)
+        let points = Array((1...(total + 1)).shuffled(using: &generator).prefix(Self.sampled)).sorted()
+        let sweep = Self.sweep(workload, points: points, seed: Self.seed, images: 3)
         #expect(sweep.failures.count == 0, Self.report(sweep, workload, seed: Self.seed, of: total))
-        print("power loss: \(workload.name): \(sweep.points) of \(total + 1) crash points, \(history.acknowledgedEvents) events acknowledged in a whole run")
+        print("power loss: \(workload.name): \(sweep.points) of \(total + 1) crash points, 3 disks each, "
+            + "\(history.acknowledgedEvents) events acknowledged in a whole run")
     }
 
     // MARK: - kill -9, a restart, then a power loss
@@ -108,11 +114,11 @@ import TestSupport
         let workload = PowerLossWorkload.small(format: .v2)
         let (total, _) = Self.calls(workload, bug: sync)
         let points = Array(1...(total + 1))
-        let broken = Self.sweep(workload, points: points, seed: Self.seed, bug: sync)
+        let broken = Self.sweep(workload, points: points, seed: Self.seed, images: 4, bug: sync)
         #expect(broken.lostAcknowledged > 0, "\(sync) dropped: no crash point lost an acknowledged event")
-        let sound = Self.sweep(workload, points: Array(1...(Self.calls(workload).calls + 1)), seed: Self.seed)
+        let sound = Self.sweep(workload, points: Array(1...(Self.calls(workload).calls + 1)), seed: Self.seed, images: 4)
         #expect(sound.lostAcknowledged == 0 && sound.failures.count == 0, Self.report(sound, workload, seed: Self.seed, of: total))
-        print("power loss: \(sync) dropped: \(broken.lostAcknowledged) of \(broken.points) crash points lost acknowledged events; "
+        print("power loss: \(sync) dropped: \(broken.lostAcknowledged) of \(broken.points) crash points (4 disks each) lost acknowledged events; "
             + "with it: \(sound.lostAcknowledged) of \(sound.points)")
     }
 }
