@@ -56,11 +56,14 @@ enum PowerLossDriver {
         }
     }
 
-    /// Runs `workload` on `fs` until its end or the crash. `bug`, when given, drops that sync.
-    static func run(_ workload: PowerLossWorkload, on fs: PageCacheFileSystem, bug: DroppedSync.Sync? = nil) -> PowerLossHistory {
+    /// A file layer put between the engine and the disk (a bug or a fault).
+    typealias Layer = (any FileIO) -> any FileIO
+
+    /// Runs `workload` on `fs` until its end or the crash, with `layer` (if any) between them.
+    static func run(_ workload: PowerLossWorkload, on fs: PageCacheFileSystem, between layer: Layer? = nil) -> PowerLossHistory {
         var history = PowerLossHistory()
         var leaving = false
-        let io: any FileIO = bug.map { DroppedSync(base: fs, dropping: $0, snapshotPath: PowerLossWorkload.path) } ?? fs
+        let io: any FileIO = layer?(fs) ?? fs
 
         func open() -> (SnapshotEngine, CompactionGate)? {
             while true {
@@ -143,9 +146,9 @@ enum PowerLossDriver {
     }
 
     /// Crashes a run of `workload` at `plan` and checks the recovery.
-    static func crash(_ workload: PowerLossWorkload, at plan: PageCacheFileSystem.CrashPlan, bug: DroppedSync.Sync? = nil) -> Crash {
+    static func crash(_ workload: PowerLossWorkload, at plan: PageCacheFileSystem.CrashPlan, between layer: Layer? = nil) -> Crash {
         let fs = PageCacheFileSystem(crash: plan)
-        let history = run(workload, on: fs, bug: bug)
+        let history = run(workload, on: fs, between: layer)
         let images = fs.powerOff(seed: plan.seed)
         let call = fs.crashedCall ?? "?"
         var verdict = PowerLossOracle.Verdict()

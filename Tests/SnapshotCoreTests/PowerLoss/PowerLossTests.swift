@@ -29,11 +29,11 @@ import TestSupport
     /// Crashes `workload` at each of `points` (from 1; one past the last call is a crash
     /// after the workload's end) and checks each recovery.
     static func sweep(_ workload: PowerLossWorkload, points: [Int], seed: UInt64, images: Int = 1,
-                      bug: DroppedSync.Sync? = nil) -> Sweep {
+                      between layer: PowerLossDriver.Layer? = nil) -> Sweep {
         var sweep = Sweep()
         for point in points {
             let plan = PageCacheFileSystem.CrashPlan(at: point, seed: crashSeed(seed, point), images: images)
-            let crash = PowerLossDriver.crash(workload, at: plan, bug: bug)
+            let crash = PowerLossDriver.crash(workload, at: plan, between: layer)
             sweep.points += 1
             sweep.acknowledgedEvents = max(sweep.acknowledgedEvents, crash.history.acknowledgedEvents)
             if !crash.verdict.lostAcknowledged.isEmpty { sweep.lostAcknowledged += 1 }
@@ -43,9 +43,9 @@ import TestSupport
     }
 
     /// The mutating calls of a whole run of `workload` (with nothing crashing).
-    static func calls(_ workload: PowerLossWorkload, bug: DroppedSync.Sync? = nil) -> (calls: Int, history: PowerLossHistory) {
+    static func calls(_ workload: PowerLossWorkload, between layer: PowerLossDriver.Layer? = nil) -> (calls: Int, history: PowerLossHistory) {
         let fs = PageCacheFileSystem()
-        let history = PowerLossDriver.run(workload, on: fs, bug: bug)
+        let history = PowerLossDriver.run(workload, on: fs, between: layer)
         return (fs.mutatingCalls, history)
     }
 
@@ -112,13 +112,29 @@ import TestSupport
     @Test(arguments: DroppedSync.Sync.allCases)
     func catchesADroppedSync(sync: DroppedSync.Sync) throws {
         let workload = PowerLossWorkload.small(format: .v2)
-        let (total, _) = Self.calls(workload, bug: sync)
+        let layer: PowerLossDriver.Layer = { DroppedSync(base: $0, dropping: sync, snapshotPath: PowerLossWorkload.path) }
+        let (total, _) = Self.calls(workload, between: layer)
         let points = Array(1...(total + 1))
-        let broken = Self.sweep(workload, points: points, seed: Self.seed, images: 4, bug: sync)
+        let broken = Self.sweep(workload, points: points, seed: Self.seed, images: 4, between: layer)
         #expect(broken.lostAcknowledged > 0, "\(sync) dropped: no crash point lost an acknowledged event")
         let sound = Self.sweep(workload, points: Array(1...(Self.calls(workload).calls + 1)), seed: Self.seed, images: 4)
         #expect(sound.lostAcknowledged == 0 && sound.failures.count == 0, Self.report(sound, workload, seed: Self.seed, of: total))
         print("power loss: \(sync) dropped: \(broken.lostAcknowledged) of \(broken.points) crash points (4 disks each) lost acknowledged events; "
             + "with it: \(sound.lostAcknowledged) of \(sound.points)")
+    }
+
+    // MARK: - A directory fsync that fails
+
+    /// The directory fsync after compaction's rename fails once (EIO, a disk's transient error;
+    /// no crash), then the power goes at each later call: no acknowledged event may be lost, so
+    /// nothing may be acknowledged into the renamed file before a directory fsync succeeded.
+    @Test(arguments: [SnapshotFormat.v1, .v2])
+    func aFailedDirectorySyncIsMadeGoodBeforeTheNextAcknowledgement(format: SnapshotFormat) throws {
+        let workload = PowerLossWorkload.small(format: format)
+        let layer: PowerLossDriver.Layer = { FailingDirectorySync(base: $0) }
+        let (total, history) = Self.calls(workload, between: layer)
+        #expect(history.unexpected.isEmpty, "\(history.unexpected)")
+        let sweep = Self.sweep(workload, points: Array(1...(total + 1)), seed: Self.seed, images: 4, between: layer)
+        #expect(sweep.failures.count == 0, Self.report(sweep, workload, seed: Self.seed, of: total))
     }
 }
