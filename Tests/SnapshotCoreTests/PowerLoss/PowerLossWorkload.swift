@@ -39,7 +39,8 @@ struct PowerLossWorkload: Sendable {
     /// Each durability-relevant shape once: a new file; batches of several records; a rejoin
     /// at a new address; a failure; clocks; a forced compaction; an automatic one with events
     /// appended to its tail meanwhile; a reopen of an existing file; an event with an old clock
-    /// (no record); a leave, a refused submission after it, a compaction of a leaving snapshot.
+    /// (no record); a leave in a compaction's tail, a refused submission after it, a reopen of a
+    /// snapshot that left.
     static func small(format: SnapshotFormat) -> PowerLossWorkload {
         let a = node("a", "10.0.0.1"), b = node("b", "10.0.0.2"), c = node("c", "10.0.0.3")
         let d = node("d", "10.0.0.4"), e = node("e", "10.0.0.5")
@@ -57,10 +58,13 @@ struct PowerLossWorkload: Sendable {
             .submit([.member(.leave, members: [b], ltime: 14)]),
             .submit([.member(.join, members: [d], ltime: nil), .member(.update, members: [d], ltime: 15),
                      .member(.reap, members: [b], ltime: nil)]),
+            .submit([.member(.join, members: [a], ltime: 16)]),  // back at its first address
             .compact,
             .reopen,
             .submit([.user(ltime: 3, name: "old", payload: [], coalesce: false), .member(.join, members: [e], ltime: nil)]),
             .submit([.member(.failed, members: [c], ltime: nil), .query(ltime: 40, name: "uptime")]),
+            // Past the threshold again: the leave goes into the held compaction's tail.
+            .submit((41...70).map { .user(ltime: UInt64($0), name: "tick", payload: [], coalesce: false) }),
             .leave,
             .submit([.member(.join, members: [node("f", "10.0.0.6")], ltime: nil)]),
             .compact,
