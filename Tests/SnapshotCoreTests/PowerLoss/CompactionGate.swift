@@ -37,7 +37,13 @@ final class CompactionGate: ForwardingFileIO, @unchecked Sendable {  // state gu
     func waitForCompactor(unless answered: () -> Bool) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        while waiting == 0 && !answered() { condition.wait() }
+        let deadline = Date(timeIntervalSinceNow: PowerLossDriver.patience)
+        while waiting == 0 && !answered() {
+            if !condition.wait(until: deadline) && waiting == 0 && !answered() {
+                // A hang would cost CI its whole time; say what did not happen instead.
+                preconditionFailure("power-loss driver: no compactor reached the gate and the compaction was not answered")
+            }
+        }
         return waiting > 0
     }
 

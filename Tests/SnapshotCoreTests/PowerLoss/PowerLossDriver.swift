@@ -38,7 +38,10 @@ struct PowerLossHistory: Sendable {
 /// a time (each waits for its answer), and, for one crash point, checks what a fresh engine
 /// recovers from the crashed disk.
 enum PowerLossDriver {
+    /// POWERLOSS_TRACE=1 prints each step with the calls made before it.
     static let trace = ProcessInfo.processInfo.environment["POWERLOSS_TRACE"] != nil
+    /// How long any answer may take before the run stops with a message (instead of hanging).
+    static let patience: Double = 60
     struct Crash: Sendable {
         var plan: PageCacheFileSystem.CrashPlan
         var call: String
@@ -119,13 +122,13 @@ enum PowerLossDriver {
                     _ = wait { engine.submit([], completion: $0) }
                 }
                 if gate.waitForCompactor(unless: { answer.withLock { $0 != nil } }) { gate.release() }
-                done.wait()
+                waitFor(done, "a compaction")
                 if case .failure(let error)? = answer.withLock({ $0 }), !fs.isDown {
                     history.unexpected.append("compaction failed without a crash: \(error)")
                 }
             case .reopen:
                 gate.openForGood()
-                engine.closeAndWait()
+                close(engine)
                 guard let next = open() else { break steps }
                 (engine, gate) = next
             }
@@ -134,14 +137,14 @@ enum PowerLossDriver {
                 // kill -9: the process is gone; a new one opens the file and goes on with the
                 // next step (the page cache, and so every write made, is kept).
                 gate.openForGood()
-                engine.closeAndWait()
+                close(engine)
                 fs.restart()
                 guard let next = open() else { break }
                 (engine, gate) = next
             }
         }
         gate.openForGood()
-        engine.closeAndWait()
+        close(engine)
         return history
     }
 
@@ -178,7 +181,7 @@ enum PowerLossDriver {
         configuration.io = fs
         let engine = try SnapshotEngine(path: PowerLossWorkload.path, configuration: configuration)
         let state = engine.status.state
-        engine.closeAndWait()
+        close(engine)
         let (again, report) = try SnapshotReplayer(io: fs, rejoinAfterLeave: false).replay(path: PowerLossWorkload.path)
         guard report.isClean, again == state else {
             throw RecoveryError(description: "after the open the file replays \(describe(again)) with \(report)")
@@ -209,9 +212,22 @@ enum PowerLossDriver {
             answer.withLock { $0 = value }
             done.signal()
         }
-        done.wait()
+        waitFor(done, "a submission or leave")
         guard let value = answer.withLock({ $0 }) else { preconditionFailure("answered without a value") }
         return value
+    }
+
+    private static func close(_ engine: SnapshotEngine) {
+        let done = DispatchSemaphore(value: 0)
+        engine.close { done.signal() }
+        waitFor(done, "a close")
+    }
+
+    /// Waits for `done`; a hang would cost CI its whole time, so after `patience` it stops with a message.
+    private static func waitFor(_ done: DispatchSemaphore, _ what: String) {
+        if done.wait(timeout: .now() + patience) == .timedOut {
+            preconditionFailure("power-loss driver: \(what) was not answered within \(patience) s")
+        }
     }
 }
 
