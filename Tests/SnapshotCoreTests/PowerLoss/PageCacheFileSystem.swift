@@ -98,8 +98,9 @@ final class PageCacheFileSystem: FileIO {
     }
 
     /// A disk after a power loss, mounted again: every file in it durable under its name.
-    init(image: DiskImage) {
+    init(image: DiskImage, crash plan: CrashPlan? = nil) {
         var initial = State()
+        initial.plan = plan
         for (path, bytes) in image.files.sorted(by: { $0.key < $1.key }) {
             let inode = initial.nextInode
             initial.nextInode += 1

@@ -22,6 +22,8 @@ struct PowerLossHistory: Sendable {
         case opened(SnapshotState)
     }
 
+    /// What the disk held when the run began (a crashed disk: the state its recovery found).
+    var initial = SnapshotState()
     var entries: [Entry] = []
     /// Failures the power loss does not explain.
     var unexpected: [String] = []
@@ -63,8 +65,10 @@ enum PowerLossDriver {
     typealias Layer = (any FileIO) -> any FileIO
 
     /// Runs `workload` on `fs` until its end or the crash, with `layer` (if any) between them.
-    static func run(_ workload: PowerLossWorkload, on fs: PageCacheFileSystem, between layer: Layer? = nil) -> PowerLossHistory {
+    static func run(_ workload: PowerLossWorkload, on fs: PageCacheFileSystem, from initial: SnapshotState = SnapshotState(),
+                    between layer: Layer? = nil) -> PowerLossHistory {
         var history = PowerLossHistory()
+        history.initial = initial
         var leaving = false
         let io: any FileIO = layer?(fs) ?? fs
 
@@ -148,10 +152,12 @@ enum PowerLossDriver {
         return history
     }
 
-    /// Crashes a run of `workload` at `plan` and checks the recovery.
-    static func crash(_ workload: PowerLossWorkload, at plan: PageCacheFileSystem.CrashPlan, between layer: Layer? = nil) -> Crash {
-        let fs = PageCacheFileSystem(crash: plan)
-        let history = run(workload, on: fs, between: layer)
+    /// Crashes a run of `workload` at `plan` and checks the recovery. The run starts on an
+    /// empty disk, or on `disk` (a crashed one, whose recovery found `initial`).
+    static func crash(_ workload: PowerLossWorkload, at plan: PageCacheFileSystem.CrashPlan,
+                      on disk: (image: DiskImage, initial: SnapshotState)? = nil, between layer: Layer? = nil) -> Crash {
+        let fs = disk.map { PageCacheFileSystem(image: $0.image, crash: plan) } ?? PageCacheFileSystem(crash: plan)
+        let history = run(workload, on: fs, from: disk?.initial ?? SnapshotState(), between: layer)
         let images = fs.powerOff(seed: plan.seed)
         let call = fs.crashedCall ?? "?"
         var verdict = PowerLossOracle.Verdict()

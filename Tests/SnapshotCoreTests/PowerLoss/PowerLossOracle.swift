@@ -60,7 +60,7 @@ enum PowerLossOracle {
         var violations: [String] = []
         // The writer's in-memory state and clock (they decide which records are written), and
         // the state a replay of those records gives.
-        var memory = SnapshotState(), clock = LamportClock(), replayed = SnapshotState()
+        var memory = SnapshotState(), clock = LamportClock(), replayed = history.initial
         var inFlight: [SnapshotState]?
         // After a kill, the operation the kill interrupted may be in the page cache and so in
         // what the next engine replays, but durable only once something is synced after it:
@@ -136,6 +136,20 @@ enum PowerLossOracle {
         var anyLeave = false
 
         init(_ history: PowerLossHistory) {
+            // What the disk held at the start counts as acknowledged.
+            let initial = history.initial
+            for (name, address) in initial.aliveNodes {
+                nodes[name] = .some(address)
+                joins.insert(name + "@" + address)
+            }
+            memberClock = initial.lastClock
+            eventClock = initial.lastEventClock
+            queryClock = initial.lastQueryClock
+            memberClocks.insert(memberClock)
+            eventClocks.insert(eventClock)
+            queryClocks.insert(queryClock)
+            left = initial.leaving
+            anyLeave = initial.leaving
             for entry in history.entries {
                 switch entry {
                 case .events(let events, .acknowledged):

@@ -10,7 +10,7 @@ import TestSupport
 @Suite struct PowerLossTests {
     static let seed: UInt64 = 0x5EED_0012
     /// Crash points drawn from the generated workload, per format.
-    static let sampled = 500
+    static let sampled = 400
 
     /// The seed of crash point `point` of a sweep: what of the unsynced state survives.
     static func crashSeed(_ base: UInt64, _ point: Int) -> UInt64 {
@@ -103,6 +103,34 @@ import TestSupport
         }
         #expect(sweep.failures.count == 0, Self.report(sweep, workload, seed: Self.seed, of: total))
         print("power loss: \(workload.name): killed at each of \(total) calls, then \(sweep.points) power losses")
+    }
+
+    // MARK: - A power loss during the recovery from one
+
+    /// Each crash point of the small workload gives a disk; a new engine opens it (repairing
+    /// what the crash left) and goes on, and the power goes at each call of that.
+    @Test(arguments: [SnapshotFormat.v1, .v2])
+    func powerLossWhileRecoveringFromOne(format: SnapshotFormat) throws {
+        let first = PowerLossWorkload.small(format: format), second = PowerLossWorkload.afterCrash(format: format)
+        let (total, _) = Self.calls(first)
+        var sweep = Sweep()
+        for point in 1...(total + 1) {
+            let seed = Self.crashSeed(Self.seed, point)
+            let fs = PageCacheFileSystem(crash: .init(at: point, seed: seed))
+            _ = PowerLossDriver.run(first, on: fs)
+            guard let image = fs.powerOff(seed: seed).first else { continue }
+            let initial = try PowerLossDriver.recover(image, first)  // checked by the sweeps above
+            let counting = PageCacheFileSystem(image: image)
+            _ = PowerLossDriver.run(second, on: counting, from: initial)
+            for again in 1...(counting.mutatingCalls + 1) {
+                let plan = PageCacheFileSystem.CrashPlan(at: again, seed: Self.crashSeed(seed, again))
+                let crash = PowerLossDriver.crash(second, at: plan, on: (image, initial))
+                sweep.points += 1
+                if crash.failed { sweep.failures.append(crash) }
+            }
+        }
+        #expect(sweep.failures.count == 0, Self.report(sweep, second, seed: Self.seed, of: total))
+        print("power loss: \(second.name): after each of \(total + 1) crashes, \(sweep.points) more")
     }
 
     // MARK: - It catches a missing sync

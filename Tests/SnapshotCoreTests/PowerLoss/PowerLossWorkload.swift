@@ -73,6 +73,20 @@ struct PowerLossWorkload: Sendable {
         ])
     }
 
+    // MARK: - After a crash: the recovery itself crashes
+
+    /// What an engine does first on a crashed disk (repairs a torn tail, writes a header on an
+    /// empty file, removes a stale `PATH.compact`) and a little more: a join and a user event,
+    /// a compaction, a failure.
+    static func afterCrash(format: SnapshotFormat) -> PowerLossWorkload {
+        let z = node("z", "10.3.0.1")
+        return PowerLossWorkload(name: "after-crash-\(format)", format: format, minCompactSize: 256, steps: [
+            .submit([.member(.join, members: [z], ltime: 90), .user(ltime: 91, name: "again", payload: [], coalesce: false)]),
+            .compact,
+            .submit([.member(.failed, members: [node("a", "10.0.0.1")], ltime: nil), .query(ltime: 92, name: "uptime")]),
+        ])
+    }
+
     // MARK: - The big one: a seeded sample of crash points
 
     /// `count` steps drawn from `seed`: submissions of one to five events over a dozen names
