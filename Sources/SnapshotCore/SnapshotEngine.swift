@@ -24,6 +24,18 @@ public final class SnapshotEngine: Sendable {
             (state, report) = try SnapshotReplayer(
                 io: io, rejoinAfterLeave: configuration.rejoinAfterLeave, defaultFormat: configuration.format
             ).replay(fd: fd, path: path)
+            let fileSize = report.validLength + report.tornTailBytes
+            if report.records == 0 && report.ignored == 0 && report.createdAt == nil
+                && fileSize <= Int64(V2Format.headerSize) {
+                // No record, no valid header and at most a header's bytes: a new file whose
+                // header a power loss cut short, or left zeroed or garbled to its length, before
+                // its fsync. It is started again in the configured format, rather than kept with
+                // a damaged v2 header (reported at every open) or, when the bytes read as text, made v1.
+                report.skipped = []
+                report.validLength = 0
+                report.tornTailBytes = fileSize
+                report.format = configuration.format
+            }
             size = report.validLength
             if report.tornTailBytes > 0 {
                 try io.truncate(fd, to: report.validLength, path: path)
