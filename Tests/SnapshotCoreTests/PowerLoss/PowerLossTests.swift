@@ -8,7 +8,8 @@ import TestSupport
 /// `PowerLossOracle`. kill -9 (the integration tests) keeps the page cache; these do not.
 /// Deterministic: every crash point and seed is fixed, and printed when it fails.
 @Suite struct PowerLossTests {
-    static let seed: UInt64 = 0x5EED_0012
+    /// Fixed, so that every run checks the same crashes; POWERLOSS_SEED=N explores others.
+    static let seed: UInt64 = ProcessInfo.processInfo.environment["POWERLOSS_SEED"].flatMap { UInt64($0) } ?? 0x5EED_0012
     /// Crash points drawn from the generated workload, per format.
     static let sampled = 400
 
@@ -52,7 +53,8 @@ import TestSupport
     static func report(_ sweep: Sweep, _ workload: PowerLossWorkload, seed: UInt64, of total: Int) -> Comment {
         let shown = sweep.failures.prefix(12).map { "\n  crash point \($0.plan.at): \($0.summary)" }.joined()
         return Comment(rawValue: "\(workload.name): \(sweep.failures.count) of \(sweep.points) crash points (of \(total + 1)) fail, "
-            + "sweep seed \(seed) (crash seed = PowerLossTests.crashSeed(seed, point)):\(shown)")
+            + "sweep seed \(seed) (POWERLOSS_SEED; crash seed = PowerLossTests.crashSeed(seed, point)); one alone: "
+            + "PowerLossDriver.crash(workload, at: .init(at: point, seed: crash seed, killAt: the kill's call, images: n)):\(shown)")
     }
 
     // MARK: - Every crash point of the small workload
