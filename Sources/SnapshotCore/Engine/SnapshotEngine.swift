@@ -24,11 +24,24 @@ public final class SnapshotEngine: Sendable {
         var size: Int64
         do {
             try io.remove(path + ".compact")
-            let existed = io.exists(path)
             fd = try io.open(path, create: true, truncate: false)
             (state, report) = try SnapshotReplayer(
                 io: io, rejoinAfterLeave: configuration.rejoinAfterLeave, defaultFormat: configuration.format
             ).replay(fd: fd, path: path)
+            let fileSize = report.validLength + report.tornTailBytes
+            if report.records == 0 && report.ignored == 0 && report.createdAt == nil
+                && fileSize <= Int64(V2Format.headerSize) {
+                // No record, no valid header and at most a header's bytes: a new file whose
+                // header a power loss cut short, or left zeroed or garbled to its length, before
+                // its fsync. It is started again in the configured format, rather than kept with
+                // a damaged v2 header (reported at every open) or, when the bytes read as text, made v1.
+                // Bytes that are not a torn header are kept beside it first, like any damage.
+                if report.isDamaged { report.preservedCopy = try DamagedCopy.preserve(path, io: io) }
+                report.skipped = []
+                report.validLength = 0
+                report.tornTailBytes = fileSize
+                report.format = configuration.format
+            }
             size = report.validLength
             if report.isDamaged {
                 report.preservedCopy = try DamagedCopy.preserve(path, io: io)
@@ -47,7 +60,11 @@ public final class SnapshotEngine: Sendable {
                 try io.sync(fd, path: path)
                 size = Int64(header.count)
             }
-            if !existed { try io.syncDirectory(SnapshotWriter.directory(of: path)) }
+            // Always, not only when this open creates the file: a process killed after the
+            // create or after compaction's rename, before the directory fsync that followed,
+            // leaves a name that is in the page cache but maybe not on disk, and events
+            // acknowledged into that file would go with it at a power loss (the power-loss tests).
+            try io.syncDirectory(SnapshotWriter.directory(of: path))
         } catch {
             if fd >= 0 { io.close(fd) }
             switch error {

@@ -28,6 +28,10 @@ final class SnapshotWriter: @unchecked Sendable {
     /// Set when buffered records were lost by a failed write: compaction rewrites the file
     /// from the state (Go's recovery, at most every `compactionRetryInterval`).
     private var stateAheadOfFile = false
+    /// Set when the directory fsync after compaction's rename failed: the snapshot's name may
+    /// not be on disk (a power loss could bring the old file back), so nothing is synced and
+    /// acknowledged until a directory fsync has succeeded.
+    private var directoryUnsynced = false
     private var compactions = 0
     private var lastError: String?
 
@@ -213,6 +217,10 @@ final class SnapshotWriter: @unchecked Sendable {
     /// fdatasyncs it. `fileBytes` and `pending` change only when all of it succeeded, so a
     /// failure leaves them describing the last good file.
     private func writePending(sync: Bool) throws(FileIOError) {
+        if sync && directoryUnsynced {
+            try io.syncDirectory(Self.directory(of: path))
+            directoryUnsynced = false
+        }
         if fileDirty {
             try io.truncate(fd, to: fileBytes, path: path)
             fileDirty = false
@@ -364,7 +372,7 @@ final class SnapshotWriter: @unchecked Sendable {
             compactions += 1
             stateAheadOfFile = false
             fileDirty = false
-            lastError = nil
+            if !directoryUnsynced { lastError = nil }
             observer.compacted(result)
         case .failure(let error):
             nextCompactionAttempt = .now() + configuration.compactionRetryInterval
@@ -397,7 +405,9 @@ final class SnapshotWriter: @unchecked Sendable {
         pendingRecords = 0
         do {
             try io.syncDirectory(Self.directory(of: path))
+            directoryUnsynced = false
         } catch {
+            directoryUnsynced = true  // tried again before the next sync (writePending)
             record(.compactionFailed(error.description))
         }
         let seconds = Self.seconds(since: running.startedAt)

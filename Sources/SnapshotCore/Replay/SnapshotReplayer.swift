@@ -35,9 +35,30 @@ public struct SnapshotReplayer {
             throw .io(error)
         }
         if size > 0 && report.records == 0 && report.ignored == 0 && !report.skipped.isEmpty {
-            throw .notASnapshot(path: path, bytes: size)
+            let interrupted = try isInterruptedCreation(fd: fd, path: path, size: size)
+            if !interrupted { throw .notASnapshot(path: path, bytes: size) }
         }
         return (state, report)
+    }
+
+    /// Whether a file with nothing valid in it is what a power loss during the creation of a
+    /// new snapshot leaves: no longer than a v2 header (which is synced before any record is
+    /// written), and not lines of text (a v2 header starts with 0x89; zeros and a cut header line
+    /// hold no line feed). The engine starts such a file again, keeping a copy.
+    private func isInterruptedCreation(fd: Int32, path: String, size: Int64) throws(SnapshotFileError) -> Bool {
+        guard size <= Int64(V2Format.headerSize) else { return false }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: V2Format.headerSize, alignment: 1)
+        defer { buffer.deallocate() }
+        let n: Int
+        do throws(FileIOError) {
+            try io.seek(fd, to: 0, path: path)
+            n = try io.read(fd, into: buffer, path: path)
+            try io.seek(fd, to: size, path: path)
+        } catch {
+            throw .io(error)
+        }
+        let bytes = buffer.prefix(n)
+        return bytes.first == 0x89 || !bytes.contains(0x0A)
     }
 
     /// One pass over the file, in the format its first bytes name or in `format`.
