@@ -31,12 +31,16 @@ C_FLAGS=(-O1 -g -fsanitize=fuzzer-no-link,address -fno-omit-frame-pointer)
 HTTP_SOURCES="HTTPRequestParser RequestHeadScanner HTTPParserLimits HTTPParseError HTTPParseEvent
               HTTPRequest HTTPHeaders RequestTarget ASCIIBytes HTTPCharacterClass"
 EVENT_CORE_SOURCES="SnapshotEvent Member IPAddress"
-V2_CORE_SOURCES="V2Decoder V2Format CRC32C SnapshotRecord ReplayItem SnapshotEncoder ReplayReport RecordView ReplayVisitor
+V2_CORE_SOURCES="V2Decoder V2Format CRC32C SnapshotRecord ReplayItem SnapshotEncoder ReplayReport SnapshotFormat RecordView ReplayVisitor
                  V1Format V1Decoder"
 
-paths() { # DIR NAMES... -> DIR/NAME.swift ...
-    local dir=$1; shift
-    for name in $*; do printf '%s/%s.swift\n' "$dir" "$name"; done
+paths() { # DIR NAMES... -> the NAME.swift files anywhere below DIR (a target's folders)
+    local dir=$1 name file; shift
+    for name in $*; do
+        file=$(find "$dir" -name "$name.swift" -print -quit)
+        [ -n "$file" ] || { echo "fuzz: $name.swift not found under $dir" >&2; exit 1; }
+        printf '%s\n' "$file"
+    done
 }
 
 # Rebuilds OUTPUT when it is missing or older than the fuzz sources or any target source.
