@@ -67,11 +67,14 @@ import Glibc
     }
 
     /// Runs `executable` (the snapshotd binary by default) with `arguments`, killing it after
-    /// `timeout` seconds.
-    static func run(_ arguments: [String], executable: String? = nil, directory: String? = nil, timeout: Double = 60) throws -> ToolRun {
+    /// `timeout` seconds; `environment` is added to this process's.
+    static func run(
+        _ arguments: [String], executable: String? = nil, directory: String? = nil, environment: [String: String] = [:], timeout: Double = 60
+    ) throws -> ToolRun {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try executable ?? SnapshotdProcess.locateBinary())
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.standardInput = FileHandle.nullDevice
         let out = Pipe(), err = Pipe()
