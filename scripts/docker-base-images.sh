@@ -22,9 +22,9 @@
 # 3 GB under $WORK while it runs; the deb cache ($DEB_CACHE) is kept for the next run.
 set -euo pipefail
 
-ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
-SWIFT=${SWIFT:-swift}
-TOOLCHAIN=${TOOLCHAIN:-/opt/swift}               # has usr/bin/swift
+# The toolchain: the directory that has usr/bin/swift, of the swift on PATH (here /opt/swift).
+swift_on_path=$(command -v "${SWIFT:-swift}" 2>/dev/null || true)
+TOOLCHAIN=${TOOLCHAIN:-$(if [ -n "$swift_on_path" ]; then dirname "$(dirname "$(dirname "$(readlink -f "$swift_on_path")")")"; else echo /opt/swift; fi)}
 PACKAGE_MIRROR=${PACKAGE_MIRROR:-/opt/swift-packages}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
@@ -105,6 +105,16 @@ Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
 EOF
     echo 'Acquire::Languages "none";' >"$dir/etc/apt/apt.conf.d/docker-no-languages"
+    # debootstrap takes the point release; the official image has bookworm-updates and the
+    # security updates applied too. (No service is started in the chroot: policy-rc.d.)
+    start=$SECONDS
+    printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
+    chmod 0755 "$dir/usr/sbin/policy-rc.d"
+    { chroot "$dir" apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive chroot "$dir" apt-get -y -qq -o Dpkg::Use-Pty=0 dist-upgrade; } >>"$dir.log" 2>&1 ||
+        { tail -n 30 "$dir.log" >&2; fail "apt-get dist-upgrade in $dir (log: $dir.log)"; }
+    rm -f "$dir/usr/sbin/policy-rc.d"
+    log "apt-get dist-upgrade ($SUITE-updates, $SUITE-security): $((SECONDS - start)) s"
     rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/archives/*.deb "$dir"/var/log/* "$dir"/tmp/*
     # The engine provides these at run time (a copy of this machine's would be wrong there).
     rm -f "$dir/etc/resolv.conf" "$dir/etc/hostname"
