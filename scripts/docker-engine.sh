@@ -52,6 +52,13 @@ if ! pgrep -x dockerd >/dev/null 2>&1; then
 fi
 for _ in $(seq 120); do
     if docker=$(client); then
+        # Just started, the client on PATH may answer a moment after Debian's: prefer it.
+        for _ in $(seq 10); do
+            [ "$docker" = "$(command -v docker || true)" ] && break
+            sleep 0.5
+            docker=$(client) || break
+        done
+        [ -n "$docker" ] || continue
         log "engine $("$docker" version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'), client $docker"
         echo "$docker"
         exit 0
