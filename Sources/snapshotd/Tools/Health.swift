@@ -2,22 +2,38 @@ import ArgumentParser
 import Foundation
 import Glibc
 
-/// `snapshotd health --url http://127.0.0.1:8080/readyz`: exit 0 when the URL answers 200,
-/// 1 otherwise. The container's HEALTHCHECK, so that the image needs no curl.
+/// `snapshotd health [--url http://127.0.0.1:8080/readyz]`: exit 0 when the URL answers 200,
+/// 1 otherwise. The container's HEALTHCHECK, so that the image needs no curl. Without `--url` it
+/// probes `/readyz` where `serve` listens: `SNAPSHOTD_LISTEN` (as `serve` reads it), a wildcard
+/// address meaning loopback, or `serve`'s default 127.0.0.1:8080.
 struct Health: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Exit 0 when a URL answers 200 (for container health checks), 1 otherwise.")
 
-    @Option(help: "http://HOST:PORT/PATH") var url = "http://127.0.0.1:8080/readyz"
+    @Option(help: "http://HOST:PORT/PATH (default: /readyz at SNAPSHOTD_LISTEN, a wildcard address as loopback; else http://127.0.0.1:8080/readyz)")
+    var url: String?
     @Option(help: "Seconds to wait for the answer.") var timeout = 3.0
 
     func validate() throws {
         guard timeout.isFinite, timeout > 0, timeout <= 3600 else { throw ValidationError("--timeout must be between 0 and 3600 seconds") }
     }
 
+    /// The URL to probe when no `--url` is given: `/readyz` at `listen` (SNAPSHOTD_LISTEN).
+    static func readyURL(listen: String?) throws -> String {
+        guard let listen, !listen.isEmpty else { return "http://127.0.0.1:8080/readyz" }
+        guard let address = ListenAddress(listen), address.port != 0 else {
+            throw ValidationError("SNAPSHOTD_LISTEN=\(listen) is not a HOST:PORT to probe: give --url")
+        }
+        let wildcard = address.host == "0.0.0.0" || (address.host.contains(":") && address.host.allSatisfy { $0 == "0" || $0 == ":" })
+        let host = wildcard ? (address.host.contains(":") ? "::1" : "127.0.0.1") : address.host
+        return ListenAddress.url(host: host, port: address.port) + "/readyz"
+    }
+
     func run() throws {
-        guard let target = URL(string: url), target.scheme == "http", let host = target.host else {
+        let url = try self.url ?? Self.readyURL(listen: ProcessInfo.processInfo.environment["SNAPSHOTD_LISTEN"])
+        guard let target = URL(string: url), target.scheme == "http", var host = target.host else {
             throw ValidationError("--url must be http://HOST:PORT/PATH")
         }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }  // [IPV6]
         let port = target.port ?? 80
         let path = target.path.isEmpty ? "/" : target.path + (target.query.map { "?" + $0 } ?? "")
         let status = Self.get(host: host, port: port, path: path, timeout: timeout)
