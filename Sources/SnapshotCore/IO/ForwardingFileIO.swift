@@ -20,4 +20,8 @@ extension ForwardingFileIO {
     public func exists(_ path: String) -> Bool { base.exists(path) }
     public func close(_ fd: Int32) { base.close(fd) }
     public func syncDirectory(_ path: String) throws(FileIOError) { try base.syncDirectory(path) }
+    // Forwarded too: the default maps the descriptor with mmap(2), which for a base whose
+    // descriptors are not the kernel's (an in-memory file system) maps some other open file.
+    public func map(_ fd: Int32, size: Int) -> UnsafeRawBufferPointer? { base.map(fd, size: size) }
+    public func unmap(_ bytes: UnsafeRawBufferPointer) { base.unmap(bytes) }
 }

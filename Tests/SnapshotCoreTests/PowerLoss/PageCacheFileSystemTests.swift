@@ -20,6 +20,17 @@ import TestSupport
 
     func text(_ bytes: [UInt8]?) -> String? { bytes.map { String(decoding: $0, as: UTF8.self) } }
 
+    /// A forwarding layer over the model maps the model's bytes, never a kernel descriptor that
+    /// happens to have the same number (that mapped another test's file and died of SIGBUS).
+    @Test func aForwardingLayerMapsTheModelsBytes() throws {
+        struct Passthrough: ForwardingFileIO { let base: any FileIO }
+        let fd = try write("/d/m", "mapped bytes")
+        let layer = Passthrough(base: fs)
+        let mapped = try #require(layer.map(fd, size: 12))
+        #expect(Array(mapped) == Array("mapped bytes".utf8))
+        layer.unmap(mapped)
+    }
+
     @Test func syncedBytesSurviveAndUnsyncedOnesSurviveAsAPrefix() throws {
         let fd = try write("/d/f", "durable|")
         try fs.dataSync(fd, path: "/d/f")
