@@ -68,6 +68,16 @@ import Glibc
         // An unreadable token file.
         let token = try Self.serve(["--listen", "127.0.0.1:0", "--snapshot", dir + "/b/snapshot", "--token-file", dir + "/missing"])
         #expect(token.exited && token.status == 1 && token.stderr.contains("cannot read the token file \(dir)/missing"), "\(token)")
+        // A snapshot that cannot be opened: exit 1, and "listening on" is never logged (it is
+        // logged only once the snapshot is open).
+        var garbage = [UInt8](repeating: 0, count: 4096)
+        for i in garbage.indices { garbage[i] = UInt8(truncatingIfNeeded: i &* 131 &+ 7) }
+        try FileManager.default.createDirectory(atPath: dir + "/c", withIntermediateDirectories: true)
+        try Data(garbage).write(to: URL(fileURLWithPath: dir + "/c/snapshot"))
+        let unopenable = try Self.serve(["--listen", "127.0.0.1:0", "--snapshot", dir + "/c/snapshot"])
+        #expect(unopenable.exited && unopenable.status == 1, "\(unopenable)")
+        #expect(unopenable.stderr.contains("neither a v1 nor a v2 snapshot") && !unopenable.stderr.contains("listening on"), "\(unopenable)")
+        #expect(FileManager.default.contents(atPath: dir + "/c/snapshot") == Data(garbage))
         // A missing input to convert.
         let convert = try ToolTests.run(["convert", "--to", "v1", dir + "/nothing", dir + "/out"])
         #expect(convert.exited && convert.status == 1 && convert.stderr.contains("cannot read \(dir)/nothing"), "\(convert)")
