@@ -149,10 +149,9 @@ final class SnapshotWriter: @unchecked Sendable {
     /// rolled back and every submitter is told. Returns false on a write failure.
     @discardableResult
     private func commit(_ batch: [Submission]) -> Bool {
-        // Kept for a rollback in fsync mode only: a copy shares the alive set's tree, so the
-        // batch's first change to each node copies it (buffered mode never rolls back).
-        let stateBefore = configuration.durability == .fsync ? state : nil, clockBefore = clock
-        let pendingBefore = pending.count, recordsBefore = pendingRecords, tailBefore = tail.count
+        // The state is kept for a rollback in fsync mode only: a copy shares the alive set's
+        // tree, so the batch's first change to each node copies it (buffered mode never rolls back).
+        let before = undoPoint(keepingState: configuration.durability == .fsync)
         // Events never change `leaving` (only a leave item does): a batch is all taken or all refused.
         let applied = state.leaving ? [] : batch
         let refused = state.leaving ? batch : []
@@ -171,7 +170,7 @@ final class SnapshotWriter: @unchecked Sendable {
                     }
                 }
             }
-            if compaction != nil { tail.append(contentsOf: bytes[pendingBefore...]) }
+            if compaction != nil { tail.append(contentsOf: bytes[before.pending...]) }
             state = batchState
             clock = batchClock
             pending = bytes
@@ -191,12 +190,7 @@ final class SnapshotWriter: @unchecked Sendable {
                 try writePending(sync: true)
             } catch {
                 // Nothing of this batch counts: undo it in memory and on disk.
-                if let stateBefore { state = stateBefore }
-                clock = clockBefore
-                pending.removeSubrange(pendingBefore...)
-                pendingRecords = recordsBefore
-                if compaction != nil { tail.removeSubrange(tailBefore...) }
-                rollBackFile()
+                undo(before)
                 let failure = SnapshotError.writeFailed(error.description)
                 record(failure)
                 for submission in applied where !submission.events.isEmpty {
@@ -242,6 +236,31 @@ final class SnapshotWriter: @unchecked Sendable {
         pendingRecords = 0
         lastFlush = .now()
         if lastError != nil && !stateAheadOfFile { lastError = nil }
+    }
+
+    /// What a group-commit unit (a batch, a leave) changes, taken before it: one value that puts
+    /// the writer's state, clock, buffers and file back when the unit's write or sync fails.
+    private struct UndoPoint {
+        /// Nil when the unit is never rolled back (buffered batches).
+        var state: SnapshotState?
+        var clock: LamportClock
+        var pending: Int
+        var records: Int
+        var tail: Int
+    }
+
+    private func undoPoint(keepingState: Bool) -> UndoPoint {
+        UndoPoint(state: keepingState ? state : nil, clock: clock, pending: pending.count, records: pendingRecords, tail: tail.count)
+    }
+
+    /// Nothing of the unit since `point` counts: undone in memory and on disk.
+    private func undo(_ point: UndoPoint) {
+        if let before = point.state { state = before }
+        clock = point.clock
+        pending.removeSubrange(point.pending...)
+        pendingRecords = point.records
+        if compaction != nil { tail.removeSubrange(point.tail...) }
+        rollBackFile()
     }
 
     /// After a failed write: cut the file back to its last good length.
@@ -299,18 +318,14 @@ final class SnapshotWriter: @unchecked Sendable {
             completion(.success(Acknowledgement(accepted: 0, durable: true)))
             return
         }
-        let stateBefore = state, pendingBefore = pending.count, recordsBefore = pendingRecords, tailBefore = tail.count
+        let before = undoPoint(keepingState: true)
         state.leaving = true
         if !configuration.rejoinAfterLeave { state.aliveNodes = [:] }
         encode(.leave)
         do {
             try writePending(sync: true)
         } catch {
-            state = stateBefore
-            pending.removeSubrange(pendingBefore...)
-            pendingRecords = recordsBefore
-            if compaction != nil { tail.removeSubrange(tailBefore...) }
-            rollBackFile()
+            undo(before)
             queue.clearLeaving()
             let failure = SnapshotError.writeFailed(error.description)
             record(failure)
