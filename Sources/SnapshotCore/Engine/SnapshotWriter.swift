@@ -403,8 +403,11 @@ final class SnapshotWriter: @unchecked Sendable {
     private func install(newFD: Int32, size: Int64, running: Compaction) -> Result<CompactionResult, SnapshotError> {
         let temporaryPath = running.temporaryPath
         do {
-            try io.writeAll(newFD, tail, path: temporaryPath)
-            try io.sync(newFD, path: temporaryPath)
+            // The compactor synced what it wrote; only a tail needs another sync.
+            if !tail.isEmpty {
+                try io.writeAll(newFD, tail, path: temporaryPath)
+                try io.sync(newFD, path: temporaryPath)
+            }
             try io.rename(temporaryPath, path)
         } catch {
             io.close(newFD)
