@@ -1,0 +1,128 @@
+/// Reads one write-ahead-log segment (`LogFormat`), given whole (segments are mapped): every
+/// valid record with its log position and snapshot, and what the rest of the segment is.
+/// A value fed bytes, no I/O.
+///
+/// After the header, at each offset: a record is valid when its length is at most
+/// `V2Format.maxPayload`, its type a v2 record type, all its bytes present, its checksum right
+/// and its payload of its type's layout. Otherwise:
+/// - zeros from there to the end are space preallocated and not yet written (`writtenEnd`);
+/// - the start of a record whose bytes run out (or run into the zeros) right after the last
+///   valid record is a torn tail: an append cut short (`tornTail`);
+/// - anything else is damage, reported once per region; decoding resynchronises on the next
+///   valid record, as v2 replay does.
+public struct LogSegmentDecoder {
+    public struct Damage: Sendable, Equatable {
+        public var offset: Int
+        public var length: Int
+    }
+
+    public struct Report: Sendable, Equatable {
+        /// The header's base position; nil when the header is damaged (then nothing is read).
+        public var base: UInt64?
+        public var records = 0
+        /// The end of the last valid record: where the writer appends next.
+        public var validEnd = 0
+        /// Where the unwritten zeros begin (the segment's size when there are none).
+        public var writtenEnd = 0
+        /// Bytes of an append cut short after the last valid record.
+        public var tornTail = 0
+        public var damaged: [Damage] = []
+    }
+
+    public init() {}
+
+    /// Decodes `segment`, calling `visit(position, snapshot, record)` for each valid record
+    /// (`position` is the log's: the base plus the offset after the header).
+    public func decode(_ segment: UnsafeRawBufferPointer, _ visit: (UInt64, UInt32, SnapshotRecord) -> Void) -> Report {
+        var report = Report()
+        guard let base = LogFormat.base(ofHeader: segment) else {
+            report.damaged = segment.isEmpty ? [] : [Damage(offset: 0, length: segment.count)]
+            report.writtenEnd = segment.count
+            return report
+        }
+        report.base = base
+        let end = segment.count
+        // Zeros at the end are unwritten space: find where they start, once.
+        var written = end
+        while written > LogFormat.headerSize && segment[written - 1] == 0 { written -= 1 }
+        report.writtenEnd = written
+        var position = LogFormat.headerSize
+        report.validEnd = position
+        var damageStart: Int?
+        // Resynchronisation tries a checksum at every plausible offset of a damaged region; the
+        // budget (as v2 replay's) keeps crafted bytes from costing more than linear work.
+        var budget = Int.max
+        while position < written {
+            if let length = validRecord(at: position, in: segment, before: end, budget: &budget) {
+                if let start = damageStart {
+                    report.damaged.append(Damage(offset: start, length: position - start))
+                    damageStart = nil
+                    budget = Int.max
+                }
+                let snapshot = UInt32(littleEndian: segment.loadUnaligned(fromByteOffset: position, as: UInt32.self))
+                let type = segment[position + 8]
+                let payload = UnsafeRawBufferPointer(rebasing: segment[(position + 9)..<(position + 9 + length)])
+                if let record = V2Format.decodePayload(type: type, payload) {
+                    visit(base + UInt64(position - LogFormat.headerSize), snapshot, record)
+                }
+                report.records += 1
+                position += length + LogFormat.recordOverhead
+                report.validEnd = position
+                continue
+            }
+            if damageStart == nil && position == report.validEnd && isTornStart(at: position, in: segment, writtenEnd: written) {
+                // Only when nothing valid follows: a damaged length can look like a cut record
+                // and must not swallow the records behind it.
+                var search = position + 1, searchBudget = (1 << 20) + 64 * (written - position)
+                var later = false
+                while search < written && !later {
+                    later = validRecord(at: search, in: segment, before: end, budget: &searchBudget) != nil
+                    search += 1
+                }
+                if !later {
+                    report.tornTail = written - position
+                    report.writtenEnd = written
+                    return report
+                }
+            }
+            if damageStart == nil {
+                damageStart = position
+                budget = 1 << 20
+            }
+            budget += 64
+            position += 1
+        }
+        if let start = damageStart {
+            report.damaged.append(Damage(offset: start, length: written - start))
+        }
+        // A last record may end in zero bytes (its checksum's, say): it counts as written.
+        report.writtenEnd = max(written, report.validEnd)
+        return report
+    }
+
+    /// The payload length of the valid record at `position`, or nil.
+    private func validRecord(at position: Int, in bytes: UnsafeRawBufferPointer, before end: Int, budget: inout Int) -> Int? {
+        guard end - position >= LogFormat.recordOverhead else { return nil }
+        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self)))
+        guard length <= V2Format.maxPayload, V2Format.RecordType(rawValue: bytes[position + 8]) != nil,
+              end - position >= length + LogFormat.recordOverhead, budget >= length else { return nil }
+        if budget != .max { budget -= length }
+        let covered = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + 9 + length)])
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 9 + length, as: UInt32.self))
+        guard CRC32C.checksum(covered) == stored,
+              V2Format.decodePayloadView(type: bytes[position + 8], UnsafeRawBufferPointer(rebasing: covered[9...])) != nil
+        else { return nil }
+        return length
+    }
+
+    /// Whether the written bytes from `position` on are the start of one record cut short: its
+    /// header (as far as it got) plausible and its bytes ending before the record does.
+    private func isTornStart(at position: Int, in bytes: UnsafeRawBufferPointer, writtenEnd: Int) -> Bool {
+        let available = writtenEnd - position
+        guard available > 0 else { return false }
+        if available < 9 { return true }  // not even the length and type: nothing to check
+        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self)))
+        guard length <= V2Format.maxPayload, V2Format.RecordType(rawValue: bytes[position + 8]) != nil else { return false }
+        return available < length + LogFormat.recordOverhead
+    }
+}
