@@ -29,14 +29,9 @@ CONTEXT=$ROOT/.build-static/context   # the build context, as .dockerignore leav
 SCRATCH=$ROOT/.build-static/scratch   # its build tree (the debug tree .build is not touched)
 TEST_USER=snapshotd-test
 
-passed=0
-section() { printf '\ncontainer: == %s\n' "$*"; }
-ok() { passed=$((passed + 1)); echo "container: ok:   $*"; }
-fail() {
-    echo "container: FAIL: $*" >&2
-    echo "container: $passed passed, 1 failed" >&2
-    exit 1
-}
+REPORT=container
+# shellcheck source=Tests/Container/report.sh
+. "$HERE/report.sh"
 
 TMP=$(mktemp -d)
 chmod 0755 "$TMP"   # the unprivileged user runs the binary from here

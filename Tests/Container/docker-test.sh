@@ -26,14 +26,10 @@ RUN_ID=snapshotd-test-$$
 GRACE=30   # docker stop -t, as compose's stop_grace_period
 T0=$(date +%s)
 
-passed=0
-section() { printf '\ndocker-test: == %s (%d s)\n' "$*" "$(($(date +%s) - T0))"; }
-ok() { passed=$((passed + 1)); echo "docker-test: ok:   $*"; }
-fail() {
-    echo "docker-test: FAIL: $*" >&2
-    echo "docker-test: $passed passed, 1 failed ($(($(date +%s) - T0)) s)" >&2
-    exit 1
-}
+REPORT=docker-test
+REPORT_T0=$T0
+# shellcheck source=Tests/Container/report.sh
+. "$ROOT/Tests/Container/report.sh"
 
 TMP=$(mktemp -d)
 CONTAINERS=()
