@@ -19,8 +19,11 @@ public protocol SnapshotDecoder {
     mutating func finish(_ visit: (ReplayItem) -> Void) -> Int64
     /// The creation time a format's header records (ns since 1970), when it has one.
     var createdAt: UInt64? { get }
+    /// The log position a checkpoint's header says the file covers, when it says one.
+    var logPosition: UInt64? { get }
 }
 
 extension SnapshotDecoder {
     public var createdAt: UInt64? { nil }
+    public var logPosition: UInt64? { nil }
 }

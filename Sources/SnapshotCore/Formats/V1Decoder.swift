@@ -13,6 +13,8 @@ public struct V1Decoder: SnapshotDecoder {
     private var carry: [UInt8] = []
     /// Offset of the first byte not yet part of a complete line.
     private var lineStart: Int64 = 0
+    /// The log position of the last `# snapshotd log position: N` line (a checkpoint's).
+    public private(set) var logPosition: UInt64?
 
     public init() {}
 
@@ -82,7 +84,9 @@ public struct V1Decoder: SnapshotDecoder {
         }
         switch V1Format.parseLineView(text) {
         case .record(let record): visitor.record(record, offset: textOffset)
-        case .ignored: visitor.ignored(offset: textOffset)
+        case .ignored:
+            if let position = V1Format.logPosition(inComment: text) { logPosition = position }
+            visitor.ignored(offset: textOffset)
         case .malformed(let reason): visitor.skipped(offset: offset, length: length, reason: reason)
         }
     }

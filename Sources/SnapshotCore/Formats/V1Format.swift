@@ -8,9 +8,29 @@ import Glibc
 ///     leave
 ///     coordinate: ...       (old versions; ignored)
 ///     # ...                 (comment; ignored)
+///     # snapshotd log position: N   (a comment to Go; a checkpoint's log position)
 public enum V1Format {
     /// The comment snapshotd writes at the top of every v1 file it creates; Go skips it.
     public static let headerLine = "# serf snapshot v1 (snapshotd)\n"
+    /// A checkpoint's comment after `headerLine`: `# snapshotd log position: N` (decimal), the
+    /// log position the file covers. A comment to Go; the last such line counts.
+    public static let logPositionPrefix = positionPrefix.description
+    private static let positionPrefix: StaticString = "# snapshotd log position: "
+
+    /// Appends the log position comment line for `position`.
+    public static func appendLogPositionLine(_ position: UInt64, to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: logPositionPrefix.utf8)
+        appendDecimal(position, to: &buffer)
+        buffer.append(0x0A)
+    }
+
+    /// The position a comment line (without its `\n`) holds when it is a log position line;
+    /// nil for any other line, and for a position that is not a decimal UInt64.
+    static func logPosition(inComment line: UnsafeRawBufferPointer) -> UInt64? {
+        let n = positionPrefix.utf8CodeUnitCount
+        guard line.count > n, let base = line.baseAddress, memcmp(base, positionPrefix.utf8Start, n) == 0 else { return nil }
+        return parseDecimal(UnsafeRawBufferPointer(rebasing: line[n...]))
+    }
 
     /// Appends the line for `record` to `buffer`.
     public static func encode(_ record: SnapshotRecord, into buffer: inout [UInt8]) {

@@ -17,6 +17,10 @@ public struct V2Decoder: SnapshotDecoder {
     private var validEnd: Int64 = 0
     /// The header's creation time, once read and verified.
     public private(set) var createdAt: UInt64?
+    /// The log position of a checkpoint's header extension, once read and verified.
+    public private(set) var logPosition: UInt64?
+    /// Set by a valid header with `V2Format.logPositionFlag`: the extension is read next.
+    private var extensionPending = false
     /// Checksum work left for the damaged region being skipped. Resynchronisation tries a
     /// checksum at every offset whose length and type look plausible; a crafted file could make
     /// every offset look so, and cost a checksum of up to `maxPayload` bytes each. The budget
@@ -86,6 +90,11 @@ public struct V2Decoder: SnapshotDecoder {
             // A header cut short is a torn file start: cut it, and a new header is written.
             // Damaged short bytes are kept.
             validEnd = position == V2Format.headerSize || headerDamaged ? Int64(position) : 0
+        }
+        if extensionPending {
+            guard bytes.count - position >= V2Format.logPositionExtensionSize || final else { return position }
+            readLogPosition(bytes, at: position, base: base, &visitor)
+            position = min(bytes.count, position + V2Format.logPositionExtensionSize)
         }
         while true {
             switch record(at: position, in: bytes) {
@@ -197,10 +206,33 @@ public struct V2Decoder: SnapshotDecoder {
             && CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<(size - 4)])) == stored
         if valid {
             createdAt = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
+            // Other flag bits are not checked, as before there were any.
+            let flags = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 10, as: UInt16.self))
+            extensionPending = flags & V2Format.logPositionFlag != 0
             visitor.ignored(offset: 0)
             return false
         }
         visitor.skipped(offset: 0, length: Int64(size), reason: "damaged header")
         return true
+    }
+
+    /// Reads the log position extension at `position` of `bytes` (file offset `base + position`).
+    /// A damaged one is reported like a damaged header, and the records after it are read; one
+    /// cut short by the end of the file is a torn file start, as a header cut short is.
+    private mutating func readLogPosition<V: ReplayVisitor>(_ bytes: UnsafeRawBufferPointer, at position: Int, base: Int64,
+                                                            _ visitor: inout V) {
+        extensionPending = false
+        let end = position + V2Format.logPositionExtensionSize
+        guard end <= bytes.count else {
+            validEnd = 0
+            return
+        }
+        if let found = V2Format.decodeLogPosition(UnsafeRawBufferPointer(rebasing: bytes[position..<end])) {
+            logPosition = found
+        } else {
+            visitor.skipped(offset: base + Int64(position), length: Int64(V2Format.logPositionExtensionSize),
+                            reason: "damaged header extension")
+        }
+        validEnd = base + Int64(end)
     }
 }

@@ -22,14 +22,39 @@ public enum V2Format {
         case alive = 1, notAlive = 2, clock = 3, eventClock = 4, queryClock = 5, leave = 6
     }
 
+    /// Header flag bit 0: the log position extension follows the header.
+    public static let logPositionFlag: UInt16 = 1
+    /// The extension after a header with `logPositionFlag`: position u64 | crc32c of those 8 bytes.
+    public static let logPositionExtensionSize = 12
+    /// The header of a checkpoint: the header and its log position extension.
+    public static let checkpointHeaderSize = headerSize + logPositionExtensionSize
+
     /// magic (8) | version u16 | flags u16 (0) | created, ns since 1970, u64 | crc32c of the 20 before.
     public static func header(createdAt nanoseconds: UInt64, into buffer: inout [UInt8]) {
+        header(createdAt: nanoseconds, logPosition: nil, into: &buffer)
+    }
+
+    /// The header; with a log position, flag bit 0 set and the 12-byte extension after it
+    /// (a checkpoint: the file holds everything in the log before `logPosition`).
+    public static func header(createdAt nanoseconds: UInt64, logPosition: UInt64?, into buffer: inout [UInt8]) {
         let start = buffer.count
         buffer.append(contentsOf: magic)
         appendLE(version, to: &buffer)
-        appendLE(UInt16(0), to: &buffer)
+        appendLE(logPosition == nil ? UInt16(0) : logPositionFlag, to: &buffer)
         appendLE(nanoseconds, to: &buffer)
         appendLE(buffer[start...].withUnsafeBytes { CRC32C.checksum($0) }, to: &buffer)
+        guard let logPosition else { return }
+        let extensionStart = buffer.count
+        appendLE(logPosition, to: &buffer)
+        appendLE(buffer[extensionStart...].withUnsafeBytes { CRC32C.checksum($0) }, to: &buffer)
+    }
+
+    /// The position a log position extension holds; nil when its checksum fails.
+    static func decodeLogPosition(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
+        guard bytes.count == logPositionExtensionSize else { return nil }
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<8])) == stored else { return nil }
+        return UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
     }
 
     public static func encode(_ record: SnapshotRecord, into buffer: inout [UInt8]) {
@@ -131,8 +156,8 @@ public enum V2Format {
 extension V2Format: SnapshotEncoder {
     public static var format: SnapshotFormat { .v2 }
 
-    public static func header(into buffer: inout [UInt8]) {
+    public static func header(logPosition: UInt64?, into buffer: inout [UInt8]) {
         let now = UInt64(max(0, Date().timeIntervalSince1970 * 1e9))
-        header(createdAt: now, into: &buffer)
+        header(createdAt: now, logPosition: logPosition, into: &buffer)
     }
 }
