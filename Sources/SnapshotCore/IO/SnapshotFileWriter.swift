@@ -4,13 +4,15 @@ import Glibc
 /// what compaction and `convert` produce.
 public enum SnapshotFileWriter {
     /// Creates (or truncates) `path`, writes `state` in `format`, fsyncs, and returns the open
-    /// descriptor and the size. On error the file is removed.
-    static func write(_ state: SnapshotState, format: SnapshotFormat, to path: String, io: any FileIO) throws(FileIOError) -> (fd: Int32, size: Int64) {
+    /// descriptor and the size. On error the file is removed. With a `logPosition` the file is a
+    /// checkpoint: its header says it holds everything in the log before that position.
+    static func write(_ state: SnapshotState, format: SnapshotFormat, to path: String, io: any FileIO,
+                      logPosition: UInt64? = nil) throws(FileIOError) -> (fd: Int32, size: Int64) {
         let fd = try io.open(path, create: true, truncate: true)
         do throws(FileIOError) {
             var buffer: [UInt8] = []
             buffer.reserveCapacity(1 << 20)
-            format.encoder.header(into: &buffer)
+            format.encoder.header(logPosition: logPosition, into: &buffer)
             var size: Int64 = 0
             var failure: FileIOError?
             state.compactedRecords { record in
@@ -35,12 +37,13 @@ public enum SnapshotFileWriter {
     }
 
     /// Writes `state` to `path` crash-safely: a temporary file beside it, synced, renamed over
-    /// `path`, and the directory synced. Returns the size written.
-    public static func replace(_ path: String, with state: SnapshotState, format: SnapshotFormat, io: any FileIO = POSIXFileIO()) throws(FileIOError) -> Int64 {
+    /// `path`, and the directory synced. Returns the size written. `logPosition` as in `write`.
+    public static func replace(_ path: String, with state: SnapshotState, format: SnapshotFormat, io: any FileIO = POSIXFileIO(),
+                               logPosition: UInt64? = nil) throws(FileIOError) -> Int64 {
         // A name of its own, so that it can never be an existing file (such as the input).
         var temporary = path + ".tmp-\(getpid())"
         while io.exists(temporary) { temporary += "x" }
-        let (fd, size) = try write(state, format: format, to: temporary, io: io)
+        let (fd, size) = try write(state, format: format, to: temporary, io: io, logPosition: logPosition)
         io.close(fd)
         do throws(FileIOError) {
             try io.rename(temporary, path)

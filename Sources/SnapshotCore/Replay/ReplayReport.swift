@@ -20,6 +20,10 @@ public struct ReplayReport: Sendable, Equatable {
     public var tornTailBytes: Int64 = 0
     /// When the file was created, from a v2 header (ns since 1970).
     public var createdAt: UInt64?
+    /// The log position the file says it covers (a checkpoint: everything in the log before it
+    /// is in the file); nil when it says none (Go's files, older snapshotd files) or when the
+    /// v2 header extension that held it is damaged.
+    public var logPosition: UInt64?
     /// Where the engine kept the damaged file before repairing it (`PATH.damaged-<UTC time>`).
     public var preservedCopy: String?
 

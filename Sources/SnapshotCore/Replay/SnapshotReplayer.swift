@@ -123,12 +123,13 @@ private struct Replay {
         v2?.feed(chunk, into: &builder)
     }
 
-    /// Ends the input: the state, and the report with the valid length and creation time.
+    /// Ends the input: the state, and the report with the valid length, creation time and log position.
     mutating func finish() -> (SnapshotState, ReplayReport) {
         let validLength = v1?.finish(into: &builder) ?? v2?.finish(into: &builder) ?? 0
         var (state, report) = builder.finish()
         report.validLength = validLength
         report.createdAt = v2?.createdAt
+        report.logPosition = v1?.logPosition ?? v2?.logPosition
         return (state, report)
     }
 }
