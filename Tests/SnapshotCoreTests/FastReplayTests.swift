@@ -48,8 +48,9 @@ import Testing
         }
     }
 
-    static func v1File(_ records: [Raw]) -> [UInt8] {
-        var bytes = Array(V1Format.headerLine.utf8)
+    static func v1File(_ records: [Raw], logPosition: UInt64? = nil) -> [UInt8] {
+        var bytes: [UInt8] = []
+        V1Format.header(logPosition: logPosition, into: &bytes)
         for record in records {
             switch record {
             case .alive(let name, let address):
@@ -68,9 +69,9 @@ import Testing
         return bytes
     }
 
-    static func v2File(_ records: [Raw]) -> [UInt8] {
+    static func v2File(_ records: [Raw], logPosition: UInt64? = nil) -> [UInt8] {
         var bytes: [UInt8] = []
-        V2Format.header(createdAt: 1_700_000_000_000_000_000, into: &bytes)
+        V2Format.header(createdAt: 1_700_000_000_000_000_000, logPosition: logPosition, into: &bytes)
         for record in records {
             var type: UInt8 = 6
             var payload: [UInt8] = []
@@ -130,6 +131,7 @@ import Testing
         }
         report.validLength = format == .v1 ? v1.finish(visit) : v2.finish(visit)
         report.createdAt = format == .v1 ? nil : v2.createdAt
+        report.logPosition = format == .v1 ? v1.logPosition : v2.logPosition
         report.tornTailBytes = Int64(bytes.count) - report.validLength
         return (state, report)
     }
@@ -182,7 +184,8 @@ import Testing
     func randomFilesReplayTheSame(format: SnapshotFormat, rejoin: Bool) throws {
         for seed in UInt64(1)...12 {
             let records = Self.records(Int(seed) * 37, seed: seed, asciiOnly: seed % 3 != 0, v1: format == .v1)
-            let bytes = format == .v1 ? Self.v1File(records) : Self.v2File(records)
+            let position = seed % 2 == 0 ? seed << 20 : nil  // checkpoints too
+            let bytes = format == .v1 ? Self.v1File(records, logPosition: position) : Self.v2File(records, logPosition: position)
             try Self.expectSameReplay(bytes, rejoin: rejoin, "seed \(seed)")
         }
     }
@@ -191,7 +194,8 @@ import Testing
     func damagedFilesReplayTheSame(format: SnapshotFormat) throws {
         for seed in UInt64(100)...130 {
             let records = Self.records(200, seed: seed, asciiOnly: seed % 2 == 0, v1: format == .v1)
-            let clean = format == .v1 ? Self.v1File(records) : Self.v2File(records)
+            let position = seed % 3 == 0 ? seed : nil  // checkpoints too
+            let clean = format == .v1 ? Self.v1File(records, logPosition: position) : Self.v2File(records, logPosition: position)
             let bytes = Self.damaged(clean, seed: seed, flips: Int(seed % 6), truncate: seed % 4 == 1)
             try Self.expectSameReplay(bytes, rejoin: seed % 5 == 0, chunkSizes: [1, 13, 1000], "seed \(seed)")
         }
@@ -202,7 +206,11 @@ import Testing
         let v2 = Self.v2File([.alive(Array("a".utf8), Array("1.1.1.1:1".utf8)), .clock(3, 9)])
         var badHeader = v2
         badHeader[10] ^= 0x40
-        for bytes in [[], Array(v2[..<10]), Array(v2[..<24]), Array(v2[..<30]), badHeader, v2, Array(Self.v1File([.leave]).dropLast())] {
+        let checkpoint = Self.v2File([.alive(Array("a".utf8), Array("1.1.1.1:1".utf8))], logPosition: 99)
+        var badExtension = checkpoint
+        badExtension[30] ^= 0x08
+        for bytes in [[], Array(v2[..<10]), Array(v2[..<24]), Array(v2[..<30]), badHeader, v2, Array(Self.v1File([.leave]).dropLast()),
+                      Array(checkpoint[..<24]), Array(checkpoint[..<35]), badExtension, checkpoint] {
             try Self.expectSameReplay(bytes, rejoin: false, chunkSizes: [1, 5], "\(bytes.count) bytes")
         }
     }

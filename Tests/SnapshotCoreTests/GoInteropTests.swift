@@ -165,6 +165,29 @@ import Testing
         #expect(go.alive_nodes.count == 5)
     }
 
+    /// Go opens a v1 checkpoint (the log position comment after the header line, and another
+    /// one further down) and finds every node and clock; snapshotd finds the last position.
+    @Test func goReadsAV1Checkpoint() async throws {
+        let dir = makeTemporaryDirectory()
+        let live = try await engineWrite(dir + "/snapshot", .membership(), leave: false, rejoin: false, minCompactSize: 1 << 20)
+        let checkpoint = dir + "/checkpoint"
+        _ = try SnapshotFileWriter.replace(checkpoint, with: live, format: .v1, logPosition: 123_456_789)
+        #expect(readFile(checkpoint).hasPrefix(V1Format.headerLine + "# snapshotd log position: 123456789\n"))
+        let go = try Self.goRead(checkpoint, rejoin: false)
+        #expect(go == expected(live))
+        #expect(go.alive_nodes.count == 5 && go.clock == 100 && go.event_clock == 162 && go.query_clock == 77)
+        #expect(try SnapshotReplayer(rejoinAfterLeave: false).replay(path: checkpoint).1.logPosition == 123_456_789)
+
+        let handle = try #require(FileHandle(forWritingAtPath: checkpoint))
+        handle.seekToEndOfFile()
+        handle.write(Data("# snapshotd log position: 123456999\nalive: extra 10.9.9.9:7946\n".utf8))
+        try handle.close()
+        let more = try Self.goRead(checkpoint, rejoin: false)
+        #expect(more.alive_nodes.count == 6 && more.alive_nodes.contains(GoState.Node(name: "extra", addr: "10.9.9.9:7946")))
+        let (replayed, report) = try SnapshotReplayer(rejoinAfterLeave: false).replay(path: checkpoint)
+        #expect(report.logPosition == 123_456_999 && report.isClean && expected(replayed) == more)
+    }
+
     /// The engine replays what Go wrote from the same events and finds what Go finds.
     @Test(arguments: [(false, 1 << 20), (false, 600), (true, 1 << 20)])
     func engineReadsGoFile(leave: Bool, minCompactSize: Int) async throws {
@@ -184,7 +207,7 @@ import Testing
             #expect(expected(engineSide) == expected(ours))
         }
         let engine = try SnapshotEngine(path: goPath)
-        #expect(engine.replayReport.skipped.isEmpty)
+        #expect(engine.replayReport.skipped.isEmpty && engine.replayReport.logPosition == nil)
         await engine.close()
     }
 }
