@@ -3,17 +3,19 @@
 //
 // The input is a snapshot file. Besides "never traps", each input is checked for:
 // - feeding it whole, and in pieces of sizes taken from the input itself, gives the same items,
-//   valid length and creation time (replay reads the file in chunks);
+//   valid length, creation time and log position (replay reads the file in chunks);
 // - the valid length is within the file; records come in increasing offsets inside the valid
 //   prefix; skipped regions lie within the file, in order, without overlapping records;
 // - every record decoded re-encodes to bytes that decode back to the same record, and a file
-//   of a fresh header plus those records decodes cleanly to the same records.
+//   of a fresh header (with the log position found) plus those records decodes cleanly to the
+//   same records and position.
 // A violated property calls fatalError, which libFuzzer reports as a crash with the input.
 
 private struct Decoded: Equatable {
     var items: [ReplayItem] = []
     var validEnd: Int64 = 0
     var createdAt: UInt64?
+    var logPosition: UInt64?
 }
 
 private func decode(_ bytes: UnsafeRawBufferPointer, pieces: [Int]) -> Decoded {
@@ -29,6 +31,7 @@ private func decode(_ bytes: UnsafeRawBufferPointer, pieces: [Int]) -> Decoded {
     }
     result.validEnd = decoder.finish { result.items.append($0) }
     result.createdAt = decoder.createdAt
+    result.logPosition = decoder.logPosition
     return result
 }
 
@@ -73,7 +76,7 @@ public func v2DecoderFuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         return nil
     }
     var file: [UInt8] = []
-    V2Format.header(createdAt: 1_700_000_000_000_000_000, into: &file)
+    V2Format.header(createdAt: 1_700_000_000_000_000_000, logPosition: whole.logPosition, into: &file)
     for record in records {
         var one: [UInt8] = []
         V2Format.encode(record, into: &one)
@@ -89,7 +92,7 @@ public func v2DecoderFuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         return nil
     }
     guard clean, rebuiltRecords == records, rebuilt.validEnd == Int64(file.count),
-          rebuilt.createdAt == 1_700_000_000_000_000_000
+          rebuilt.createdAt == 1_700_000_000_000_000_000, rebuilt.logPosition == whole.logPosition
     else { fatalError("rebuilt file of \(records.count) records decodes as \(rebuilt)") }
     return 0
 }

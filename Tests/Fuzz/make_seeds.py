@@ -76,9 +76,14 @@ def crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
-def header(created=1_700_000_000_000_000_000):
-    body = b"\x89SERFSN2" + struct.pack("<HHQ", 2, 0, created)
-    return body + struct.pack("<I", crc32c(body))
+def header(created=1_700_000_000_000_000_000, log_position=None):
+    flags = 0 if log_position is None else 1
+    body = b"\x89SERFSN2" + struct.pack("<HHQ", 2, flags, created)
+    body += struct.pack("<I", crc32c(body))
+    if log_position is not None:  # a checkpoint's log position extension
+        position = struct.pack("<Q", log_position)
+        body += position + struct.pack("<I", crc32c(position))
+    return body
 
 
 def record(kind, payload):
@@ -103,6 +108,9 @@ V2 = {
     "damaged-header": b"\x89SERFSN2" + b"\x00" * 16 + RECORDS,
     "short-header": header()[:10],
     "bad-layout": header() + record(3, b"\x01\x02") + record(6, b"x") + record(1, b"\xff\xff\xff\xff"),
+    "checkpoint": header(log_position=4096) + RECORDS,
+    "damaged-extension": header(log_position=4096)[:30] + b"\x00" + header(log_position=4096)[31:] + RECORDS,
+    "short-extension": header(log_position=4096)[:30],
 }
 
 
