@@ -5,7 +5,8 @@ import Testing
 @testable import SnapshotCore
 
 /// A file layer that fails on demand: short writes, a write that stops half way and then fails
-/// (ENOSPC, EIO), or a failing fdatasync. Only the snapshot file itself is affected.
+/// (ENOSPC, EIO), or a failing fdatasync: of the log's appends (pwrite) and of whole-file
+/// writes (checkpoints) alike.
 final class FaultyFileIO: ForwardingFileIO {
     enum Fault: Sendable, Equatable {
         /// Every write takes at most this many bytes (not an error: the writer must loop).
@@ -25,20 +26,29 @@ final class FaultyFileIO: ForwardingFileIO {
     }
 
     func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(FileIOError) -> Int {
+        try faulty(bytes, path: path) { bytes throws(FileIOError) in try base.write(fd, bytes, path: path) }
+    }
+
+    func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String) throws(FileIOError) -> Int {
+        try faulty(bytes, path: path) { bytes throws(FileIOError) in try base.write(fd, bytes, at: offset, path: path) }
+    }
+
+    private func faulty(_ bytes: UnsafeRawBufferPointer, path: String,
+                        _ write: (UnsafeRawBufferPointer) throws(FileIOError) -> Int) throws(FileIOError) -> Int {
         switch fault.withLock({ $0 }) {
         case .shortWrites(let most)?:
-            return try base.write(fd, UnsafeRawBufferPointer(rebasing: bytes.prefix(most)), path: path)
+            return try write(UnsafeRawBufferPointer(rebasing: bytes.prefix(most)))
         case .failWrites(let code)?:
             let first = halfWritten.withLock { done in
                 defer { done = true }
                 return !done
             }
             if first && bytes.count > 1 {
-                return try base.write(fd, UnsafeRawBufferPointer(rebasing: bytes.prefix(bytes.count / 2)), path: path)
+                return try write(UnsafeRawBufferPointer(rebasing: bytes.prefix(bytes.count / 2)))
             }
             throw FileIOError("write", path, code: code)
         default:
-            return try base.write(fd, bytes, path: path)
+            return try write(bytes)
         }
     }
 
@@ -118,9 +128,9 @@ final class FaultyFileIO: ForwardingFileIO {
         // Nothing of the failed submissions counts, in memory either.
         #expect(engine.status.state.aliveNodes.count == 10)
         #expect(engine.status.state.lastEventClock == 0)
-        // The file is readable meanwhile and holds exactly what was acknowledged.
-        let (during, duringReport) = try replayed(format: format)
-        #expect(duringReport.skipped.isEmpty)
+        // The store (checkpoint and log) is readable meanwhile and holds exactly what was acknowledged.
+        let (during, duringReport, duringLog) = try StoreReplayer().replay(path: path)
+        #expect(duringReport.skipped.isEmpty && !duringLog.isDamaged)
         #expect(during.aliveNodes.count == 10)
 
         io.set(nil)
@@ -165,8 +175,8 @@ final class FaultyFileIO: ForwardingFileIO {
         #expect(report.isClean && state.aliveNodes.count == 20)
     }
 
-    /// Buffered mode answered already: a failed flush is recovered by rewriting the file from
-    /// the state (compaction), as Go serf does.
+    /// Buffered mode answered already: a failed flush is recovered by a checkpoint of the
+    /// state, as Go serf's compaction does.
     @Test func bufferedFlushFailureIsRepairedByCompaction() async throws {
         let io = FaultyFileIO()
         let observer = RecordingObserver()

@@ -14,14 +14,22 @@ public struct EngineConfiguration: Sendable {
     public var format: SnapshotFormat = .v2
     /// Events the intake queue holds before submitters wait (Go serf's channels hold 2048).
     public var queueCapacity = 2048
-    /// Compaction starts when the file passes max(minCompactSize, 2 × 128 B × alive nodes).
+    /// A checkpoint starts when the log holds more than max(minCompactSize, 2 × 128 B × alive
+    /// nodes) since the last one (Go's rule for compacting its file).
     public var minCompactSize: Int64 = 128 * 1024
     /// Keep the alive set across a leave, and ignore a replayed leave (Serf's RejoinAfterLeave).
     public var rejoinAfterLeave = false
     /// How often the clock is checked and buffered writes are flushed (Go: 500 ms).
     public var flushInterval: Double = 0.5
-    /// The earliest a failed compaction is tried again (Go: 30 s).
+    /// The earliest a failed checkpoint is tried again (Go: 30 s, for its compaction).
     public var compactionRetryInterval: Double = 30
+    /// The write-ahead log's directory; nil: `wal` beside the snapshot file.
+    public var logDirectory: String?
+    /// The log's segments are cut at this size, and preallocated to it.
+    public var segmentSize: Int64 = 64 << 20
+    /// Prepare the log's next segment on a thread of its own (false: inline on the writer's,
+    /// right after a cut, so that tests see one order of calls).
+    public var preparesSegmentsInBackground = true
     public var io: any FileIO = POSIXFileIO()
     public var observer: any EngineObserver = NoEngineObserver()
 

@@ -6,67 +6,50 @@ import Glibc
 /// takes a completion (or is `async`), so a Dispatch-driven server can park a request.
 public final class SnapshotEngine: Sendable {
     public let path: String
+    /// The write-ahead log's directory.
+    public let logDirectory: String
     public let configuration: EngineConfiguration
-    /// What replaying the file found when the engine opened.
+    /// What replaying the snapshot file (the last checkpoint) found when the engine opened.
     public let replayReport: ReplayReport
+    /// What reading the write-ahead log found when the engine opened.
+    public let logReport: LogReport
     private let queue: IntakeQueue
     private let writer: SnapshotWriter
 
-    /// Opens (or creates) the snapshot at `path`: removes a stale `PATH.compact`, replays the
-    /// file, cuts a torn tail and starts the writer. A damaged file is first copied to
+    /// Opens (or creates) the snapshot at `path` and its write-ahead log: replays the file (the
+    /// last checkpoint), then the log's records after the position the checkpoint covers, and
+    /// starts the writer in a new log segment. A damaged file is first copied to
     /// `PATH.damaged-<UTC time>` (`replayReport.preservedCopy`), then rewritten from what replay
-    /// recovered, in its own format. A file that is not a snapshot at all is refused, unchanged.
+    /// recovered, in its own format; a damaged segment is copied likewise and checkpointed
+    /// past. A file that is not a snapshot at all is refused, unchanged.
     public init(path: String, configuration: EngineConfiguration = .init()) throws(SnapshotFileError) {
         let io = configuration.io
-        var fd: Int32 = -1
-        let state: SnapshotState
+        let directory = SnapshotWriter.directory(of: path)
+        let logDirectory = configuration.logDirectory ?? StoreReplayer.defaultLogDirectory(for: path)
+        var state: SnapshotState
         var report: ReplayReport
         var size: Int64
+        let logReport: LogReport
+        let log: LogWriter
         do {
-            try io.remove(path + ".compact")
-            fd = try io.open(path, create: true, truncate: false)
-            (state, report) = try SnapshotReplayer(
-                io: io, rejoinAfterLeave: configuration.rejoinAfterLeave, defaultFormat: configuration.format
-            ).replay(fd: fd, path: path)
-            let fileSize = report.validLength + report.tornTailBytes
-            if report.records == 0 && report.ignored == 0 && report.createdAt == nil
-                && fileSize <= Int64(V2Format.headerSize) {
-                // No record, no valid header and at most a header's bytes: a new file whose
-                // header a power loss cut short, or left zeroed or garbled to its length, before
-                // its fsync. It is started again in the configured format, rather than kept with
-                // a damaged v2 header (reported at every open) or, when the bytes read as text, made v1.
-                // Bytes that are not a torn header are kept beside it first, like any damage.
-                if report.isDamaged { report.preservedCopy = try DamagedCopy.preserve(path, io: io) }
-                report.skipped = []
-                report.validLength = 0
-                report.tornTailBytes = fileSize
-                report.format = configuration.format
-            }
-            size = report.validLength
-            if report.isDamaged {
-                report.preservedCopy = try DamagedCopy.preserve(path, io: io)
-                io.close(fd)
-                fd = -1
-                size = try SnapshotFileWriter.replace(path, with: state, format: report.format, io: io)
-                fd = try io.open(path, create: false, truncate: false)
-            } else if report.tornTailBytes > 0 {
-                try io.truncate(fd, to: report.validLength, path: path)
-                try io.sync(fd, path: path)
-            }
-            if size == 0 {
-                var header: [UInt8] = []
-                report.format.encoder.header(into: &header)
-                try io.writeAll(fd, header, path: path)
-                try io.sync(fd, path: path)
-                size = Int64(header.count)
-            }
-            // Always, not only when this open creates the file: a process killed after the
-            // create or after compaction's rename, before the directory fsync that followed,
-            // leaves a name that is in the page cache but maybe not on disk, and events
-            // acknowledged into that file would go with it at a power loss (the power-loss tests).
-            try io.syncDirectory(SnapshotWriter.directory(of: path))
+            (state, report, size) = try Self.openCheckpoint(path, configuration: configuration)
+            try io.createDirectory(logDirectory)
+            // Always, not only when this open creates them: a process killed after a create or
+            // a checkpoint's rename, before the directory fsync that followed, leaves a name
+            // that is in the page cache but maybe not on disk (the power-loss tests).
+            try io.syncDirectory(directory)
+            let covered = report.logPosition ?? 0
+            let recovered = try LogReader(directory: logDirectory, io: io).replay(
+                snapshot: SnapshotWriter.snapshotID, after: covered, onto: &state,
+                rejoinAfterLeave: configuration.rejoinAfterLeave)
+            for unused in recovered.unused { try io.remove(unused) }
+            log = try LogWriter(
+                directory: logDirectory, io: io,
+                configuration: .init(segmentSize: configuration.segmentSize,
+                                     prepareInBackground: configuration.preparesSegmentsInBackground),
+                sealed: recovered.segments, sequence: recovered.lastSequence + 1, base: max(recovered.end, covered))
+            logReport = recovered
         } catch {
-            if fd >= 0 { io.close(fd) }
             switch error {
             case let error as SnapshotFileError: throw error
             case let error as FileIOError: throw .io(error)
@@ -74,17 +57,66 @@ public final class SnapshotEngine: Sendable {
             }
         }
         self.path = path
+        self.logDirectory = logDirectory
         self.configuration = configuration
         self.replayReport = report
+        self.logReport = logReport
         self.queue = IntakeQueue(
             capacity: configuration.queueCapacity,
             answersOnAdmission: configuration.durability == .buffered,
             leaving: state.leaving,
             observer: configuration.observer)
         self.writer = SnapshotWriter(
-            path: path, fd: fd, state: state, fileBytes: size, encoder: report.format.encoder,
-            configuration: configuration, queue: queue)
+            path: path, log: log, checkpointPosition: report.logPosition ?? 0, state: state, fileBytes: size,
+            format: report.format, configuration: configuration, queue: queue,
+            checkpointAtStart: logReport.isDamaged)
         writer.start()
+    }
+
+    /// Replays the snapshot file, repairing what the data-safety rules allow: a provable torn
+    /// tail is cut; a damaged file is kept as a copy and rewritten from what was recovered; a
+    /// new or interrupted one gets an empty checkpoint. Returns the state, the report and the size.
+    private static func openCheckpoint(_ path: String, configuration: EngineConfiguration) throws -> (SnapshotState, ReplayReport, Int64) {
+        let io = configuration.io
+        try io.remove(path + ".compact")  // left by a compaction of an earlier version
+        try io.remove(path + ".checkpoint")
+        let fd = try io.open(path, create: true, truncate: false)
+        defer { io.close(fd) }
+        var (state, report) = try SnapshotReplayer(
+            io: io, rejoinAfterLeave: configuration.rejoinAfterLeave, defaultFormat: configuration.format
+        ).replay(fd: fd, path: path)
+        let fileSize = report.validLength + report.tornTailBytes
+        if report.records == 0 && report.ignored == 0 && report.createdAt == nil
+            && fileSize <= Int64(V2Format.headerSize) {
+            // No record, no valid header and at most a header's bytes: a new file whose
+            // header a power loss cut short, or left zeroed or garbled to its length, before
+            // its fsync. It is started again in the configured format, rather than kept with
+            // a damaged v2 header (reported at every open) or, when the bytes read as text, made v1.
+            // Bytes that are not a torn header are kept beside it first, like any damage.
+            if report.isDamaged { report.preservedCopy = try DamagedCopy.preserve(path, io: io) }
+            report.skipped = []
+            report.validLength = 0
+            report.tornTailBytes = fileSize
+            report.format = configuration.format
+            state = SnapshotState()
+        }
+        var size = report.validLength
+        if report.isDamaged {
+            report.preservedCopy = try DamagedCopy.preserve(path, io: io)
+            // Where the position itself was lost, 0: the log is replayed whole, which gives the same
+            // state (its records are in order, and the last record wins).
+            size = try SnapshotFileWriter.replace(path, with: state, format: report.format, io: io,
+                                                  logPosition: report.logPosition ?? 0)
+        } else if report.tornTailBytes > 0 && size > 0 {
+            try io.truncate(fd, to: report.validLength, path: path)
+            try io.sync(fd, path: path)
+        }
+        if size == 0 {
+            // A new snapshot: an empty checkpoint, so that the file is there from the start.
+            size = try SnapshotFileWriter.replace(path, with: state, format: report.format, io: io,
+                                                  logPosition: report.logPosition ?? 0)
+        }
+        return (state, report, size)
     }
 
     // MARK: - Events

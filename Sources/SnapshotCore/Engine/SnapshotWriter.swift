@@ -1,56 +1,65 @@
 import DequeModule
+import HashTreeCollections
 import Dispatch
 import Foundation
 import Synchronization
 
-/// The one writer: it owns the snapshot file and the state, drains the intake queue in
-/// batches, encodes every record of a batch into one buffer, writes it with one write(2),
-/// syncs once (group commit) and then completes the whole batch. It runs on its own thread,
-/// because it blocks on the disk.
+/// The one writer: it owns the write-ahead log and the state, drains the intake queue in
+/// batches, encodes every record of a batch into one buffer, appends it to the log with one
+/// write, syncs once (group commit) and then completes the whole batch. Checkpoints (the
+/// snapshot file, written from a copy of the state) run beside it, off the acknowledgement
+/// path. It runs on its own thread, because it blocks on the disk.
 final class SnapshotWriter: @unchecked Sendable {
+    /// The snapshot's identity in the log's records (one snapshot, the default, for now).
+    static let snapshotID: UInt32 = 0
+
     // Owned by the writer thread alone after `start()`.
-    private var fd: Int32
+    private let log: LogWriter
     private var state: SnapshotState
     private var clock: LamportClock
+    /// Bytes of the snapshot file, as the last checkpoint wrote it.
     private var fileBytes: Int64
-    /// Encoded records not yet written (buffered mode keeps them up to the flush interval).
+    /// The log position the last durable checkpoint covers.
+    private var checkpointPosition: UInt64
+    /// Encoded log records not yet written (buffered mode keeps them up to the flush interval).
     private var pending: [UInt8] = []
     private var pendingRecords = 0
     private var lastFlush = DispatchTime.now()
-    private var compaction: Compaction?
-    private var compactionWaiters: [Compaction.Waiter] = []
-    /// Bytes appended since the running compaction froze its copy of the state.
-    private var tail: [UInt8] = []
-    private var nextCompactionAttempt = DispatchTime(uptimeNanoseconds: 0)
-    /// Set when a failed write may have left bytes past `fileBytes`: they are cut before the
-    /// next append, and nothing is appended until that works.
-    private var fileDirty = false
-    /// Set when buffered records were lost by a failed write: compaction rewrites the file
+    private var checkpoint: Checkpoint?
+    private var checkpointWaiters: [Checkpoint.Waiter] = []
+    private var nextCheckpointAttempt = DispatchTime(uptimeNanoseconds: 0)
+    /// Set when buffered records were lost by a failed write: the next checkpoint writes them
     /// from the state (Go's recovery, at most every `compactionRetryInterval`).
-    private var stateAheadOfFile = false
-    /// Set when the directory fsync after compaction's rename failed: the snapshot's name may
-    /// not be on disk (a power loss could bring the old file back), so nothing is synced and
-    /// acknowledged until a directory fsync has succeeded.
-    private var directoryUnsynced = false
-    private var compactions = 0
+    private var stateAheadOfLog = false
+    /// Set when the log read back at open had damage: a checkpoint past it soon lets its
+    /// segments (copied aside) go, instead of copying them again at every open.
+    private var checkpointRequested: Bool
+    private var checkpoints = 0
+    /// The alive set when the agent left (the state's is cleared, unless rejoin-after-leave):
+    /// a checkpoint of a leaving snapshot writes it before its `leave`, as the log holds them,
+    /// so that a restart with rejoin-after-leave still finds the nodes (Go's file keeps them too).
+    private var aliveAtLeave: TreeDictionary<String, String>?
     private var lastError: String?
 
     let path: String
     let configuration: EngineConfiguration
     let queue: IntakeQueue
-    let encoder: any SnapshotEncoder.Type
+    /// The snapshot file's format (the log's records are always `LogFormat`'s).
+    let format: SnapshotFormat
     private let status: Mutex<EngineStatus>
     private let closeWaiters = Mutex<(done: Bool, waiters: [@Sendable () -> Void])>((false, []))
     private var io: any FileIO { configuration.io }
     private var observer: any EngineObserver { configuration.observer }
 
-    init(path: String, fd: Int32, state: SnapshotState, fileBytes: Int64, encoder: any SnapshotEncoder.Type,
-         configuration: EngineConfiguration, queue: IntakeQueue) {
+    init(path: String, log: LogWriter, checkpointPosition: UInt64, state: SnapshotState, fileBytes: Int64,
+         format: SnapshotFormat, configuration: EngineConfiguration, queue: IntakeQueue, checkpointAtStart: Bool) {
+        self.checkpointRequested = checkpointAtStart
         self.path = path
-        self.fd = fd
+        self.log = log
+        self.checkpointPosition = checkpointPosition
         self.state = state
         self.fileBytes = fileBytes
-        self.encoder = encoder
+        self.format = format
         self.configuration = configuration
         self.queue = queue
         var clock = LamportClock()
@@ -59,6 +68,9 @@ final class SnapshotWriter: @unchecked Sendable {
         var initial = EngineStatus()
         initial.state = state
         initial.fileBytes = fileBytes
+        initial.logBytes = log.bytes
+        initial.logPosition = log.end
+        initial.checkpointPosition = checkpointPosition
         self.status = Mutex(initial)
         pending.reserveCapacity(1 << 16)
     }
@@ -91,9 +103,9 @@ final class SnapshotWriter: @unchecked Sendable {
                 ? min(nextTick, lastFlush.uptimeNanoseconds + interval) : nextTick
             let now = DispatchTime.now().uptimeNanoseconds
             let waitSeconds = wake > now ? Double(wake - now) / 1e9 : 0
-            let work = queue.take(until: Date(timeIntervalSinceNow: waitSeconds), idleWhenClosing: compaction != nil)
+            let work = queue.take(until: Date(timeIntervalSinceNow: waitSeconds), idleWhenClosing: checkpoint != nil)
             process(work.items)
-            if let compaction, compaction.result != nil { finishCompaction(compaction) }
+            if let checkpoint, checkpoint.result != nil { finishCheckpoint(checkpoint) }
             let after = DispatchTime.now().uptimeNanoseconds
             if after >= nextTick {
                 // Go checks the clock every 500 ms as well as after member events.
@@ -106,8 +118,8 @@ final class SnapshotWriter: @unchecked Sendable {
             } else if configuration.durability == .fsync && !pending.isEmpty {
                 _ = commit([])
             }
-            if !work.closing { maybeCompact() }
-            if work.closing && compaction == nil {
+            if !work.closing { maybeCheckpoint() }
+            if work.closing && checkpoint == nil {
                 finishClose()
                 return
             }
@@ -128,25 +140,23 @@ final class SnapshotWriter: @unchecked Sendable {
                 rejoin(completion)
             case .compact(let completion):
                 if !batch.isEmpty { _ = commit(batch); batch.removeAll() }
-                compactionWaiters.append(completion)
-                startCompaction()
+                checkpointWaiters.append(completion)
+                startCheckpoint()
             }
         }
         if !batch.isEmpty { _ = commit(batch) }
     }
 
     private func encode(_ record: SnapshotRecord) {
-        let before = pending.count
-        encoder.encode(record, into: &pending)
+        LogFormat.encode(record, snapshot: Self.snapshotID, into: &pending)
         pendingRecords += 1
-        if compaction != nil { tail.append(contentsOf: pending[before...]) }
     }
 
     // MARK: - Group commit
 
-    /// Applies a batch to the state and writes its records. In `fsync` mode the batch is
-    /// written, synced and only then completed; if that fails the state and the file are
-    /// rolled back and every submitter is told. Returns false on a write failure.
+    /// Applies a batch to the state and encodes its records. In `fsync` mode the batch is
+    /// written, synced and only then completed; if that fails the state is rolled back and
+    /// every submitter is told. Returns false on a write failure.
     @discardableResult
     private func commit(_ batch: [Submission]) -> Bool {
         // The state is kept for a rollback in fsync mode only: a copy shares the alive set's
@@ -161,16 +171,15 @@ final class SnapshotWriter: @unchecked Sendable {
             var batchState = state, batchClock = clock, bytes = pending, records = 0
             state = SnapshotState()
             pending = []
-            let encoder = self.encoder
+            let snapshot = Self.snapshotID
             for submission in applied {
                 for event in submission.events {
                     batchState.apply(event, clock: &batchClock) { record in
-                        encoder.encode(record, into: &bytes)
+                        LogFormat.encode(record, snapshot: snapshot, into: &bytes)
                         records += 1
                     }
                 }
             }
-            if compaction != nil { tail.append(contentsOf: bytes[before.pending...]) }
             state = batchState
             clock = batchClock
             pending = bytes
@@ -183,13 +192,13 @@ final class SnapshotWriter: @unchecked Sendable {
         switch configuration.durability {
         case .buffered:
             if pending.count >= 1 << 20 { flushBuffered() }
-            publish()  // the state itself once it reaches the file (flushBuffered)
+            publish()  // the state itself once it reaches the log (flushBuffered)
             return true
         case .fsync:
             do {
                 try writePending(sync: true)
             } catch {
-                // Nothing of this batch counts: undo it in memory and on disk.
+                // Nothing of this batch counts: undo it.
                 undo(before)
                 let failure = SnapshotError.writeFailed(error.description)
                 record(failure)
@@ -207,83 +216,63 @@ final class SnapshotWriter: @unchecked Sendable {
         }
     }
 
-    /// Writes `pending` with one write(2) (looping only on short writes) and, when asked,
-    /// fdatasyncs it. `fileBytes` and `pending` change only when all of it succeeded, so a
-    /// failure leaves them describing the last good file.
+    /// Appends `pending` to the log with one write (looping only on short writes) and, when
+    /// asked, fdatasyncs it. `pending` changes only when all of it succeeded.
     private func writePending(sync: Bool) throws(FileIOError) {
-        if sync && directoryUnsynced {
-            try io.syncDirectory(Self.directory(of: path))
-            directoryUnsynced = false
-        }
-        if fileDirty {
-            try io.truncate(fd, to: fileBytes, path: path)
-            fileDirty = false
-        }
+        let start = log.end
         if !pending.isEmpty {
-            let start = DispatchTime.now().uptimeNanoseconds
-            fileDirty = true  // until the write is whole
-            try io.writeAll(fd, pending, path: path)
-            observer.wrote(records: pendingRecords, bytes: pending.count, seconds: Self.seconds(since: start))
+            let began = DispatchTime.now().uptimeNanoseconds
+            try log.append(pending)
+            observer.wrote(records: pendingRecords, bytes: pending.count, seconds: Self.seconds(since: began))
         }
         if sync {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try io.dataSync(fd, path: path)
-            observer.synced(seconds: Self.seconds(since: start))
+            let began = DispatchTime.now().uptimeNanoseconds
+            do {
+                try log.sync()
+            } catch {
+                log.rewind(to: start)  // `pending` is kept: the caller undoes its part
+                throw error
+            }
+            observer.synced(seconds: Self.seconds(since: began))
         }
-        fileDirty = false
-        fileBytes += Int64(pending.count)
         pending.removeAll(keepingCapacity: true)
         pendingRecords = 0
         lastFlush = .now()
-        if lastError != nil && !stateAheadOfFile { lastError = nil }
+        if lastError != nil && !stateAheadOfLog { lastError = nil }
     }
 
     /// What a group-commit unit (a batch, a leave) changes, taken before it: one value that puts
-    /// the writer's state, clock, buffers and file back when the unit's write or sync fails.
+    /// the writer's state, clock and buffer back when the unit's write or sync fails.
     private struct UndoPoint {
         /// Nil when the unit is never rolled back (buffered batches).
         var state: SnapshotState?
         var clock: LamportClock
         var pending: Int
         var records: Int
-        var tail: Int
     }
 
     private func undoPoint(keepingState: Bool) -> UndoPoint {
-        UndoPoint(state: keepingState ? state : nil, clock: clock, pending: pending.count, records: pendingRecords, tail: tail.count)
+        UndoPoint(state: keepingState ? state : nil, clock: clock, pending: pending.count, records: pendingRecords)
     }
 
-    /// Nothing of the unit since `point` counts: undone in memory and on disk.
+    /// Nothing of the unit since `point` counts. What its write or failed sync left in the log
+    /// lies past the log's end, overwritten by the next append (`LogWriter`).
     private func undo(_ point: UndoPoint) {
         if let before = point.state { state = before }
         clock = point.clock
         pending.removeSubrange(point.pending...)
         pendingRecords = point.records
-        if compaction != nil { tail.removeSubrange(point.tail...) }
-        rollBackFile()
-    }
-
-    /// After a failed write: cut the file back to its last good length.
-    private func rollBackFile() {
-        do {
-            let size = try io.size(fd, path: path)
-            if size != fileBytes { try io.truncate(fd, to: fileBytes, path: path) }
-            fileDirty = false
-        } catch {
-            fileDirty = true
-        }
     }
 
     private func flushBuffered() {
         do {
             try writePending(sync: false)
         } catch {
-            // Buffered submitters were answered already; the state is ahead of the file.
-            // Compaction rewrites the file from the state (Go's recovery, at most every 30 s).
+            // Buffered submitters were answered already; the state is ahead of the log. A
+            // checkpoint writes the state (Go's recovery, at most every 30 s).
             pending.removeAll(keepingCapacity: true)
             pendingRecords = 0
-            rollBackFile()
-            stateAheadOfFile = true
+            stateAheadOfLog = true
             record(.writeFailed(error.description))
         }
         publish()
@@ -296,18 +285,22 @@ final class SnapshotWriter: @unchecked Sendable {
     }
 
     /// Makes the writer's view readable by other threads. The state is published only when it
-    /// is the file's (nothing pending): buffered batches show once written. That also keeps
+    /// is the log's (nothing pending): buffered batches show once written. That also keeps
     /// the alive set's tree unshared between buffered batches: a published copy makes the next
     /// batch copy every node it touches (measured: a sixth of the writer's instructions on member events).
     private func publish() {
-        let snapshot = pending.isEmpty ? state : nil, bytes = fileBytes, count = compactions
-        let error = lastError, compacting = compaction != nil
+        let snapshot = pending.isEmpty ? state : nil, bytes = fileBytes, count = checkpoints
+        let error = lastError, running = checkpoint != nil
+        let logBytes = log.bytes, logEnd = log.end, covered = checkpointPosition
         status.withLock {
             if let snapshot { $0.state = snapshot }
             $0.fileBytes = bytes
+            $0.logBytes = logBytes
+            $0.logPosition = logEnd
+            $0.checkpointPosition = covered
             $0.compactions = count
             $0.lastError = error
-            $0.compacting = compacting
+            $0.compacting = running
         }
     }
 
@@ -319,6 +312,7 @@ final class SnapshotWriter: @unchecked Sendable {
             return
         }
         let before = undoPoint(keepingState: true)
+        aliveAtLeave = state.aliveNodes
         state.leaving = true
         if !configuration.rejoinAfterLeave { state.aliveNodes = [:] }
         encode(.leave)
@@ -326,6 +320,7 @@ final class SnapshotWriter: @unchecked Sendable {
             try writePending(sync: true)
         } catch {
             undo(before)
+            aliveAtLeave = nil
             queue.clearLeaving()
             let failure = SnapshotError.writeFailed(error.description)
             record(failure)
@@ -337,10 +332,11 @@ final class SnapshotWriter: @unchecked Sendable {
     }
 
     /// Ends a leave as Go's replay of it does (`SnapshotState.rejoin`). Nothing is written: the
-    /// file's last `leave` already replays to exactly this state, so a restart right after it
-    /// gives the same answer; records of the new life follow it in the file.
+    /// log's last `leave` already replays to exactly this state, so a restart right after it
+    /// gives the same answer; records of the new life follow it.
     private func rejoin(_ completion: @Sendable (Result<SnapshotState, SnapshotError>) -> Void) {
         if state.leaving {
+            aliveAtLeave = nil
             state.rejoin(rejoinAfterLeave: configuration.rejoinAfterLeave)
             if !configuration.rejoinAfterLeave { clock = LamportClock() }
             publish()
@@ -348,92 +344,69 @@ final class SnapshotWriter: @unchecked Sendable {
         completion(.success(state))
     }
 
-    // MARK: - Compaction
+    // MARK: - Checkpoints
 
-    private func maybeCompact() {
-        guard compaction == nil, DispatchTime.now() >= nextCompactionAttempt else { return }
-        let size = fileBytes + Int64(pending.count)
-        if stateAheadOfFile || size > configuration.compactionThreshold(aliveNodes: state.aliveNodes.count) {
-            startCompaction()
+    private func maybeCheckpoint() {
+        guard checkpoint == nil, DispatchTime.now() >= nextCheckpointAttempt else { return }
+        let sinceCheckpoint = Int64(log.end - checkpointPosition) + Int64(pending.count)
+        if stateAheadOfLog || checkpointRequested || sinceCheckpoint > configuration.compactionThreshold(aliveNodes: state.aliveNodes.count) {
+            startCheckpoint()
         }
     }
 
-    private func startCompaction() {
-        guard compaction == nil else { return }  // waiters join the one in flight
-        let running = Compaction(temporaryPath: path + ".compact", bytesBefore: fileBytes + Int64(pending.count))
-        compaction = running
-        tail.removeAll(keepingCapacity: true)
+    /// Starts a checkpoint of the state as of the log's end (joined by later waiters while it
+    /// runs). What is pending is written to the log first, so that the position is exact.
+    private func startCheckpoint(inBackground: Bool = true) {
+        guard checkpoint == nil else { return }  // waiters join the one in flight
+        if !pending.isEmpty {
+            if configuration.durability == .buffered { flushBuffered() } else { _ = commit([]) }
+        }
+        let position = log.end
+        let running = Checkpoint(path: path, position: position, covered: log.sealedSegments(before: position),
+                                 bytesBefore: fileBytes + Int64(position - checkpointPosition))
+        checkpoint = running
+        var frozen = state
+        if frozen.leaving, let alive = aliveAtLeave { frozen.aliveNodes = alive }
         let queue = self.queue
-        running.start(state: state, format: encoder.format, io: io) { queue.wake() }
+        running.start(state: frozen, format: format, io: io, inBackground: inBackground) { queue.wake() }
         publish()
     }
 
-    private func finishCompaction(_ running: Compaction) {
-        compaction = nil
-        let waiters = compactionWaiters
-        compactionWaiters.removeAll()
+    private func finishCheckpoint(_ running: Checkpoint) {
+        checkpoint = nil
+        let waiters = checkpointWaiters
+        checkpointWaiters.removeAll()
         let outcome: Result<CompactionResult, SnapshotError>
         switch running.result {
-        case .success(let (newFD, size)):
-            outcome = install(newFD: newFD, size: size, running: running)
+        case .success(let written):
+            fileBytes = written.size
+            checkpointPosition = running.position
+            log.forget(before: running.position)
+            checkpoints += 1
+            stateAheadOfLog = false
+            checkpointRequested = false
+            lastError = nil
+            // Bytes a recovery reads: the checkpoint, and the log after the position it covers.
+            let result = CompactionResult(bytesBefore: running.bytesBefore, bytesAfter: fileBytes + Int64(log.end - checkpointPosition),
+                                          seconds: Self.seconds(since: running.startedAt))
+            observer.compacted(result)
+            outcome = .success(result)
         case .failure(let error):
+            nextCheckpointAttempt = .now() + configuration.compactionRetryInterval
+            record(error)
             outcome = .failure(error)
         case nil:
-            outcome = .failure(.compactionFailed("compaction did not finish"))
-        }
-        tail.removeAll(keepingCapacity: true)
-        switch outcome {
-        case .success(let result):
-            compactions += 1
-            stateAheadOfFile = false
-            fileDirty = false
-            if !directoryUnsynced { lastError = nil }
-            observer.compacted(result)
-        case .failure(let error):
-            nextCompactionAttempt = .now() + configuration.compactionRetryInterval
-            record(error)
+            outcome = .failure(.compactionFailed("checkpoint did not finish"))
         }
         publish()
         for waiter in waiters { waiter(outcome) }
     }
 
-    /// Appends what arrived during the compaction to the new file, syncs it, renames it over
-    /// the snapshot (atomically: there is never a moment without a complete snapshot at
-    /// `path`), syncs the directory, and switches the writer to it.
-    private func install(newFD: Int32, size: Int64, running: Compaction) -> Result<CompactionResult, SnapshotError> {
-        let temporaryPath = running.temporaryPath
-        do {
-            // The compactor synced what it wrote; only a tail needs another sync.
-            if !tail.isEmpty {
-                try io.writeAll(newFD, tail, path: temporaryPath)
-                try io.sync(newFD, path: temporaryPath)
-            }
-            try io.rename(temporaryPath, path)
-        } catch {
-            io.close(newFD)
-            try? io.remove(temporaryPath)
-            return .failure(.compactionFailed(error.description))
-        }
-        // The rename happened: the new file is the snapshot, whatever follows.
-        io.close(fd)
-        fd = newFD
-        fileBytes = size + Int64(tail.count)
-        // Everything pending is in the new file already: in the frozen state or in the tail.
-        pending.removeAll(keepingCapacity: true)
-        pendingRecords = 0
-        do {
-            try io.syncDirectory(Self.directory(of: path))
-            directoryUnsynced = false
-        } catch {
-            directoryUnsynced = true  // tried again before the next sync (writePending)
-            record(.compactionFailed(error.description))
-        }
-        let seconds = Self.seconds(since: running.startedAt)
-        return .success(CompactionResult(bytesBefore: running.bytesBefore, bytesAfter: fileBytes, seconds: seconds))
-    }
-
     // MARK: - Close
 
+    /// Writes the final clock and everything pending, then checkpoints all of it and empties
+    /// the log: the files a stopped snapshotd leaves are complete snapshot files (a v1 one is
+    /// exactly what Go serf opens). When that fails the log stays, and the next open replays it.
     private func finishClose() {
         state.checkClock(clock) { encode($0) }
         do {
@@ -441,7 +414,19 @@ final class SnapshotWriter: @unchecked Sendable {
         } catch {
             record(.writeFailed(error.description))
         }
-        io.close(fd)
+        if log.end != checkpointPosition || stateAheadOfLog || checkpointRequested {
+            startCheckpoint(inBackground: false)
+            if let running = checkpoint { finishCheckpoint(running) }
+        }
+        if checkpointPosition == log.end && !stateAheadOfLog {
+            do {
+                try log.removeAll()
+            } catch {
+                record(.writeFailed(error.description))
+            }
+        } else {
+            log.close()
+        }
         publish()
         status.withLock { $0.closed = true }
         let waiters = closeWaiters.withLock { box in

@@ -25,6 +25,18 @@ public protocol FileIO: Sendable {
     /// write goes to the end of the file (O_APPEND), so a truncation never leaves a hole.
     func open(_ path: String, create: Bool, truncate: Bool) throws(FileIOError) -> Int32
     func openReadOnly(_ path: String) throws(FileIOError) -> Int32
+    /// Opens `path` for reading and for writes at chosen offsets (no O_APPEND): the log's
+    /// segments, which are preallocated and then overwritten.
+    func openSegment(_ path: String, create: Bool) throws(FileIOError) -> Int32
+    /// One pwrite(2) at `offset`; returns how many bytes it took (may be short).
+    func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String) throws(FileIOError) -> Int
+    /// Allocates the file's blocks up to `length` (posix_fallocate), so that later writes in
+    /// that range change neither its size nor its allocation. Throws where that is not possible.
+    func preallocate(_ fd: Int32, length: Int64, path: String) throws(FileIOError)
+    /// The names in a directory (not `.` and `..`).
+    func contentsOfDirectory(_ path: String) throws(FileIOError) -> [String]
+    /// mkdir(2) with mode 0755; an existing directory is no error.
+    func createDirectory(_ path: String) throws(FileIOError)
     /// One write(2) at the current offset; returns how many bytes it took (may be short).
     func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(FileIOError) -> Int
     /// One read(2); 0 at end of file.
@@ -70,6 +82,24 @@ extension FileIO {
         }
     }
 
+    /// Writes all of `bytes` at `offset`, looping over short writes.
+    public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String) throws(FileIOError) {
+        var done = 0
+        while done < bytes.count {
+            let n = try write(fd, UnsafeRawBufferPointer(rebasing: bytes[done...]), at: offset + Int64(done), path: path)
+            if n <= 0 { throw FileIOError("pwrite", path, code: EIO) }
+            done += n
+        }
+    }
+
+    public func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int64, path: String) throws(FileIOError) {
+        var failure: FileIOError?
+        bytes.withUnsafeBytes { raw in
+            do throws(FileIOError) { try writeAll(fd, raw, at: offset, path: path) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
     public func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(FileIOError) {
         var failure: FileIOError?
         bytes.withUnsafeBytes { raw in
@@ -96,6 +126,45 @@ public struct POSIXFileIO: FileIO {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw FileIOError("open", path, code: errno) }
         return fd
+    }
+
+    public func openSegment(_ path: String, create: Bool) throws(FileIOError) -> Int32 {
+        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0o644)
+        if fd < 0 { throw FileIOError("open", path, code: errno) }
+        return fd
+    }
+
+    public func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String) throws(FileIOError) -> Int {
+        while true {
+            let n = pwrite(fd, bytes.baseAddress, bytes.count, off_t(offset))
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw FileIOError("pwrite", path, code: errno)
+        }
+    }
+
+    public func preallocate(_ fd: Int32, length: Int64, path: String) throws(FileIOError) {
+        // posix_fallocate returns the error rather than setting errno (where the file system
+        // lacks fallocate, glibc writes zeros instead: slower, but on the preparer's thread).
+        let code = posix_fallocate(fd, 0, off_t(length))
+        if code != 0 { throw FileIOError("fallocate", path, code: code) }
+    }
+
+    public func contentsOfDirectory(_ path: String) throws(FileIOError) -> [String] {
+        guard let dir = opendir(path) else { throw FileIOError("opendir", path, code: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    public func createDirectory(_ path: String) throws(FileIOError) {
+        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw FileIOError("mkdir", path, code: errno) }
     }
 
     public func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(FileIOError) -> Int {

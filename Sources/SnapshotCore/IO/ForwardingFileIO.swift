@@ -8,6 +8,11 @@ public protocol ForwardingFileIO: FileIO {
 extension ForwardingFileIO {
     public func open(_ path: String, create: Bool, truncate: Bool) throws(FileIOError) -> Int32 { try base.open(path, create: create, truncate: truncate) }
     public func openReadOnly(_ path: String) throws(FileIOError) -> Int32 { try base.openReadOnly(path) }
+    public func openSegment(_ path: String, create: Bool) throws(FileIOError) -> Int32 { try base.openSegment(path, create: create) }
+    public func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String) throws(FileIOError) -> Int { try base.write(fd, bytes, at: offset, path: path) }
+    public func preallocate(_ fd: Int32, length: Int64, path: String) throws(FileIOError) { try base.preallocate(fd, length: length, path: path) }
+    public func contentsOfDirectory(_ path: String) throws(FileIOError) -> [String] { try base.contentsOfDirectory(path) }
+    public func createDirectory(_ path: String) throws(FileIOError) { try base.createDirectory(path) }
     public func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(FileIOError) -> Int { try base.write(fd, bytes, path: path) }
     public func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws(FileIOError) -> Int { try base.read(fd, into: buffer, path: path) }
     public func dataSync(_ fd: Int32, path: String) throws(FileIOError) { try base.dataSync(fd, path: path) }

@@ -20,7 +20,7 @@ struct Convert: ParsableCommand {
         // The output may be a snapshot a server owns (it has a lock file): never write under it.
         let lock = FileManager.default.fileExists(atPath: SnapshotLock.lockPath(for: output)) ? try OfflineTool.lock(output) : nil
         defer { withExtendedLifetime(lock) {} }
-        let (state, report) = try OfflineTool.attempt("read \(input)") { () throws(SnapshotFileError) in
+        let (state, report, log) = try OfflineTool.attempt("read \(input)") { () throws(SnapshotFileError) in
             try OfflineTool.replay(input, rejoinAfterLeave: false)
         }
         if format == .v2 {
@@ -29,8 +29,8 @@ struct Convert: ParsableCommand {
                 throw Failure("\(tooLong.count) node name(s) are too long for a v2 record (at most \(V2Format.maxPayload - 4) bytes of name and address): \(input) cannot be converted to v2")
             }
         }
-        if !report.isClean {
-            FileHandle.standardError.write(Data("snapshotd convert: \(input) has \(report.skipped.count) damaged region(s); converting what was recovered\n".utf8))
+        if report.isDamaged || log.isDamaged {
+            FileHandle.standardError.write(Data("snapshotd convert: \(input) has \(report.skipped.count + log.damaged.count) damaged region(s); converting what was recovered\n".utf8))
         }
         let size = try OfflineTool.attempt("write \(output)") { () throws(FileIOError) in
             try SnapshotFileWriter.replace(output, with: state, format: format)

@@ -3,9 +3,10 @@ import Foundation
 import Glibc
 import SnapshotCore
 
-/// `snapshotd inspect PATH [--json]`: what a snapshot file holds, and any damage in it.
+/// `snapshotd inspect PATH [--json]`: what a snapshot holds (its file, the last checkpoint, and
+/// the write-ahead log's records after it), and any damage in either.
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a snapshot file: format, records, state, damage.")
+    static let configuration = CommandConfiguration(abstract: "Show a snapshot: its file's format and records, the log after it, the state, damage.")
 
     @Argument(help: "The snapshot file.") var path: String
     @Flag(help: "Print JSON.") var json = false
@@ -28,11 +29,24 @@ struct Inspect: ParsableCommand {
         var leaving: Bool
         var damaged: [Damage]
         var torn_tail_bytes: Int64
+        /// The log position the file (a checkpoint) covers; nil for a file that names none.
+        var log_position: UInt64?
+        var log: Log
         var clean: Bool
+
+        /// The write-ahead log beside the file: its records after the checkpoint are part of the snapshot.
+        struct Log: Encodable {
+            struct Region: Encodable { var segment: String; var offset: Int; var length: Int }
+            var segments: Int
+            var records: Int
+            var replayed: Int
+            var damaged: [Region]
+            var torn_tails: [Region]
+        }
     }
 
     static func report(path: String, rejoinAfterLeave: Bool) throws(SnapshotFileError) -> Report {
-        let (state, replay) = try OfflineTool.replay(path, rejoinAfterLeave: rejoinAfterLeave)
+        let (state, replay, log) = try OfflineTool.replay(path, rejoinAfterLeave: rejoinAfterLeave)
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? replay.validLength
         let created = replay.createdAt.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double($0) / 1e9)) }
         return Report(
@@ -42,7 +56,12 @@ struct Inspect: ParsableCommand {
             clock: state.lastClock, event_clock: state.lastEventClock, query_clock: state.lastQueryClock,
             leaving: state.leaving,
             damaged: replay.skipped.map { Report.Damage(offset: $0.offset, length: $0.length, reason: $0.reason) },
-            torn_tail_bytes: replay.tornTailBytes, clean: replay.isClean)
+            torn_tail_bytes: replay.tornTailBytes, log_position: replay.logPosition,
+            log: Report.Log(
+                segments: log.segmentCount, records: log.records, replayed: log.replayed,
+                damaged: log.damaged.map { .init(segment: $0.segment, offset: $0.offset, length: $0.length) },
+                torn_tails: log.tornTails.map { .init(segment: $0.segment, offset: $0.offset, length: $0.length) }),
+            clean: replay.isClean && !log.isDamaged)
     }
 
     func run() throws {
@@ -68,6 +87,13 @@ struct Inspect: ParsableCommand {
         for damage in report.damaged { print("  offset \(damage.offset), \(damage.length) bytes: \(damage.reason)") }
         if report.torn_tail_bytes > 0 {
             print("torn tail:   \(report.torn_tail_bytes) bytes at offset \(report.bytes - report.torn_tail_bytes) (an interrupted append; the next open cuts it)")
+        }
+        let log = report.log
+        let covered = report.log_position.map { ", the file covers it to position \($0)" } ?? ""
+        print("log:         \(log.segments) segment(s), \(log.records) record(s), \(log.replayed) replayed after the file\(covered)")
+        for damage in log.damaged { print("  damage: \(damage.segment) offset \(damage.offset), \(damage.length) bytes") }
+        for torn in log.torn_tails {
+            print("  torn tail: \(torn.segment) offset \(torn.offset), \(torn.length) bytes (an interrupted append, no acknowledged record)")
         }
     }
 }

@@ -3,8 +3,10 @@ import SnapshotCore
 
 /// What the offline tools share.
 enum OfflineTool {
-    static func replay(_ path: String, rejoinAfterLeave: Bool) throws(SnapshotFileError) -> (SnapshotState, ReplayReport) {
-        try SnapshotReplayer(rejoinAfterLeave: rejoinAfterLeave).replay(path: path)
+    /// The snapshot as its engine would recover it: the file (the last checkpoint), then the
+    /// write-ahead log's records after it (`wal` beside the file). Changes nothing.
+    static func replay(_ path: String, rejoinAfterLeave: Bool) throws(SnapshotFileError) -> (SnapshotState, ReplayReport, LogReport) {
+        try StoreReplayer(rejoinAfterLeave: rejoinAfterLeave).replay(path: path)
     }
 
     /// Runs a file operation and turns its error into a run-time failure (exit 1).

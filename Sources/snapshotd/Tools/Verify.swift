@@ -2,12 +2,13 @@ import ArgumentParser
 import Foundation
 import SnapshotCore
 
-/// `snapshotd verify PATH`: exit 0 when every record checks out (a torn tail alone included:
+/// `snapshotd verify PATH`: exit 0 when every record of the file and of the write-ahead log
+/// beside it checks out (a torn tail alone included:
 /// it is the normal trace of a crash, holds no acknowledged record, and the next open cuts it),
 /// 1 when there is damage, 2 when the file cannot be read as a snapshot.
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check every record of a snapshot file.",
+        abstract: "Check every record of a snapshot file and of its write-ahead log.",
         discussion: """
             Exit 0: every record checks out. A torn tail (the incomplete last record an interrupted \
             append leaves) is the normal trace of a crash: no acknowledged record is in it and the \
@@ -31,14 +32,24 @@ struct Verify: ParsableCommand {
             throw ExitCode(2)
         }
         let torn = "torn tail: \(report.torn_tail_bytes) bytes at offset \(report.bytes - report.torn_tail_bytes), an interrupted append (no acknowledged record; the next open cuts it)"
-        if report.damaged.isEmpty {
-            print("\(path): \(report.format), \(report.records) records, clean")
+        let log = report.log
+        let logLine = "log: \(log.segments) segment(s), \(log.records) record(s), \(log.replayed) after the file"
+        func details() {
+            for damage in report.damaged { print("  offset \(damage.offset), \(damage.length) bytes: \(damage.reason)") }
             if report.torn_tail_bytes > 0 { print("  " + torn) }
+            print("  " + logLine)
+            for damage in log.damaged { print("  log damage: \(damage.segment) offset \(damage.offset), \(damage.length) bytes") }
+            for tail in log.torn_tails {
+                print("  log torn tail: \(tail.segment) offset \(tail.offset), \(tail.length) bytes, an interrupted append (no acknowledged record)")
+            }
+        }
+        if report.damaged.isEmpty && log.damaged.isEmpty {
+            print("\(path): \(report.format), \(report.records) records, clean")
+            details()
             return
         }
         print("\(path): \(report.format), \(report.records) valid records, DAMAGED")
-        for damage in report.damaged { print("  offset \(damage.offset), \(damage.length) bytes: \(damage.reason)") }
-        if report.torn_tail_bytes > 0 { print("  " + torn) }
+        details()
         throw ExitCode(1)
     }
 }

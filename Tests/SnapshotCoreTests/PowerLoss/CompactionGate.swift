@@ -3,11 +3,11 @@ import Foundation
 
 /// Makes the order of the engine's calls deterministic, so that call number N is the same
 /// call in every run of a workload. The writer's calls are ordered by the workload, which
-/// waits for each answer; the compactor's thread would race them. So the compactor is held
-/// at its first call (the create of `PATH.compact`) until the workload lets it go, at a point
-/// where the writer has nothing to do but wait for it: a compaction the engine starts on its
-/// own (the file passed `minCompactSize`) waits there while events go on into the old file
-/// and the compaction's tail, and runs at the workload's next `compact` step.
+/// waits for each answer; the checkpoint's thread would race them. So a checkpoint is held
+/// at its first call (the create of `PATH.checkpoint`) until the workload lets it go, at a point
+/// where the writer has nothing to do but wait for it: a checkpoint the engine starts on its
+/// own (the log passed `minCompactSize` since the last) waits there while events go on into
+/// the log, and runs at the workload's next `compact` step.
 final class CompactionGate: ForwardingFileIO, @unchecked Sendable {  // state guarded by `condition`
     let base: any FileIO
     private let condition = NSCondition()
@@ -20,7 +20,7 @@ final class CompactionGate: ForwardingFileIO, @unchecked Sendable {  // state gu
     }
 
     func open(_ path: String, create: Bool, truncate: Bool) throws(FileIOError) -> Int32 {
-        if create && path.hasSuffix(".compact") {
+        if create && path.hasSuffix(".checkpoint") {
             condition.lock()
             waiting += 1
             condition.broadcast()

@@ -12,7 +12,7 @@ struct DiskImage: Sendable, Equatable {
 ///   the order they were made (pages reach the disk in no promised order; a prefix is the
 ///   conservative model for an append-only file). Drawn: a quarter of the crashes keep none of
 ///   them, a quarter all, the rest a random count; then the next write, if any, is cut at a
-///   random byte, and a third of the cut ones are followed by what the file's size says is
+///   random byte, and a third of the cut ones have, over the rest of the write.s range, what the file.s size says is
 ///   there while its data never came: zeros, or stale garbage (never a line feed, so that a v1
 ///   line can only end where the engine ended one: v1 has no checksums to tell garbage from a
 ///   record, and says so).
@@ -80,14 +80,15 @@ enum CrashModel {
         guard cut, case .write(let offset, let data) = operations[kept], !data.isEmpty else { return bytes }
         let length = Int(generator.next() % UInt64(data.count))
         apply(.write(offset: offset, bytes: Array(data.prefix(length))), to: &bytes)
+        // Over the rest of the write's range: what was there (an append: nothing), zeros, or garbage.
         switch generator.next() % 6 {
         case 0:
-            bytes.append(contentsOf: repeatElement(0, count: data.count - length))
+            apply(.write(offset: offset + length, bytes: Array(repeating: 0, count: data.count - length)), to: &bytes)
         case 1:
-            bytes.append(contentsOf: (length..<data.count).map { _ in
+            apply(.write(offset: offset + length, bytes: (length..<data.count).map { _ in
                 let byte = UInt8(truncatingIfNeeded: generator.next())
                 return byte == 0x0A ? 0x0B : byte
-            })
+            }), to: &bytes)
         default:
             break
         }

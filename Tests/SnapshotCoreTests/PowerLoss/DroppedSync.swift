@@ -5,10 +5,12 @@ import Synchronization
 /// one of the engine's syncs becomes a no-op that reports success. No engine change needed.
 final class DroppedSync: ForwardingFileIO {
     enum Sync: String, Sendable, CaseIterable {
-        /// The group commit's fdatasync of the snapshot file (`SnapshotWriter.commit` and `leave`).
+        /// The group commit's fdatasync of the log (`SnapshotWriter.commit` and `leave`).
         case commitDataSync
-        /// The directory fsync that follows compaction's rename of `PATH.compact` over PATH.
+        /// The directory fsync that follows a checkpoint's rename of `PATH.checkpoint` over PATH.
         case directorySyncAfterRename
+        /// The fsync of the log's directory after a new segment is created (`SegmentPreparer`).
+        case segmentDirectorySync
     }
 
     let base: any FileIO
@@ -25,7 +27,7 @@ final class DroppedSync: ForwardingFileIO {
     }
 
     func dataSync(_ fd: Int32, path: String) throws(FileIOError) {
-        if dropped == .commitDataSync && path == snapshotPath {
+        if dropped == .commitDataSync && path.hasPrefix(StoreReplayer.defaultLogDirectory(for: snapshotPath) + "/") {
             drops.withLock { $0 += 1 }
             return
         }
@@ -34,7 +36,7 @@ final class DroppedSync: ForwardingFileIO {
 
     func rename(_ from: String, _ to: String) throws(FileIOError) {
         try base.rename(from, to)
-        renamed.withLock { $0 = true }
+        if from.hasSuffix(".checkpoint") { renamed.withLock { $0 = true } }
     }
 
     func syncDirectory(_ path: String) throws(FileIOError) {
@@ -42,7 +44,8 @@ final class DroppedSync: ForwardingFileIO {
             defer { value = false }
             return value
         }
-        if dropped == .directorySyncAfterRename && afterRename {
+        if (dropped == .directorySyncAfterRename && afterRename)
+            || (dropped == .segmentDirectorySync && path == StoreReplayer.defaultLogDirectory(for: snapshotPath)) {
             drops.withLock { $0 += 1 }
             return
         }

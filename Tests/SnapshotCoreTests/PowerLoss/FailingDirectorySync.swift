@@ -2,10 +2,14 @@ import Glibc
 import Synchronization
 @testable import SnapshotCore
 
-/// A fault, not a bug: the first directory fsync after a rename (compaction's) fails with EIO,
+/// A file layer that makes calls fail on purpose: the driver expects checkpoints to fail then.
+protocol InjectsFaults {}
+
+/// A fault, not a bug: the first directory fsync after a checkpoint's rename fails with EIO,
 /// as a disk's transient error would make it; every other call works. The rename happened,
-/// but whether it is on disk is unknown until a directory fsync succeeds.
-final class FailingDirectorySync: ForwardingFileIO {
+/// but whether it is on disk is unknown until a directory fsync succeeds: the checkpoint
+/// fails, and the log must keep everything it holds.
+final class FailingDirectorySync: ForwardingFileIO, InjectsFaults {
     let base: any FileIO
     private let state = Mutex((renamed: false, failed: false))
 
@@ -15,7 +19,7 @@ final class FailingDirectorySync: ForwardingFileIO {
 
     func rename(_ from: String, _ to: String) throws(FileIOError) {
         try base.rename(from, to)
-        state.withLock { $0.renamed = true }
+        if from.hasSuffix(".checkpoint") { state.withLock { $0.renamed = true } }
     }
 
     func syncDirectory(_ path: String) throws(FileIOError) {

@@ -262,6 +262,57 @@ final class PageCacheFileSystem: FileIO {
         }
     }
 
+    /// As `open(create:truncate: false)`; descriptors differ only in how they write.
+    func openSegment(_ path: String, create: Bool) throws(FileIOError) -> Int32 {
+        try open(path, create: create, truncate: false)
+    }
+
+    /// pwrite(2): all of `bytes` at `offset` (a hole before it reads as zeros).
+    func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String) throws(FileIOError) -> Int {
+        try state.withLock { (state) throws(FileIOError) -> Int in
+            try Self.mutating(&state, "pwrite \(path) \(bytes.count) bytes at \(offset)", path: path)
+            let (file, inode) = try Self.inode(state, fd, path: path)
+            guard file.writable, offset >= 0 else { throw FileIOError("pwrite", path, code: EBADF) }
+            let operation = FileOperation.write(offset: Int(offset), bytes: [UInt8](bytes))
+            guard var node = state.inodes[inode] else { return 0 }
+            CrashModel.apply(operation, to: &node.current)
+            node.unsynced.append(operation)
+            state.inodes[inode] = node
+            return bytes.count
+        }
+    }
+
+    /// posix_fallocate: the file grows to `length` with zeros (a size change, durable at the next sync).
+    func preallocate(_ fd: Int32, length: Int64, path: String) throws(FileIOError) {
+        try state.withLock { (state) throws(FileIOError) in
+            try Self.mutating(&state, "fallocate \(path) \(length)", path: path)
+            let (file, inode) = try Self.inode(state, fd, path: path)
+            guard file.writable else { throw FileIOError("fallocate", path, code: EBADF) }
+            guard var node = state.inodes[inode], node.current.count < Int(length) else { return }
+            CrashModel.apply(.truncate(Int(length)), to: &node.current)
+            node.unsynced.append(.truncate(Int(length)))
+            state.inodes[inode] = node
+        }
+    }
+
+    func contentsOfDirectory(_ path: String) throws(FileIOError) -> [String] {
+        try state.withLock { (state) throws(FileIOError) -> [String] in
+            try Self.reading(state, path: path)
+            guard let directory = state.directories[path] else { throw FileIOError("opendir", path, code: ENOENT) }
+            return directory.current.keys.sorted()
+        }
+    }
+
+    /// mkdir: the directory is there at once and stays (the model does not undo a mkdir: the
+    /// engine syncs the parent right after it, and nothing depends on the entry before that).
+    func createDirectory(_ path: String) throws(FileIOError) {
+        try state.withLock { (state) throws(FileIOError) in
+            guard state.directories[path] == nil else { return }
+            try Self.mutating(&state, "mkdir \(path)", path: path)
+            state.directories[path] = Directory()
+        }
+    }
+
     /// Appends (every writable descriptor is O_APPEND), all of `bytes`.
     func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(FileIOError) -> Int {
         try state.withLock { (state) throws(FileIOError) -> Int in
@@ -369,6 +420,7 @@ final class PageCacheFileSystem: FileIO {
     func exists(_ path: String) -> Bool {
         state.withLock { state in
             guard state.image == nil, !state.killed else { return false }
+            if state.directories[path] != nil { return true }  // a directory (kept apart from names)
             let (directory, name) = Self.split(path)
             return state.directories[directory]?.current[name] != nil
         }

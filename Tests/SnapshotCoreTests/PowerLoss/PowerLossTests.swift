@@ -155,9 +155,9 @@ import TestSupport
 
     // MARK: - A directory fsync that fails
 
-    /// The directory fsync after compaction's rename fails once (EIO, a disk's transient error;
+    /// The directory fsync after a checkpoint's rename fails once (EIO, a disk's transient error;
     /// no crash), then the power goes at each later call: no acknowledged event may be lost, so
-    /// nothing may be acknowledged into the renamed file before a directory fsync succeeded.
+    /// the log's segments must stay until a checkpoint's rename is known to be on disk.
     @Test(arguments: [SnapshotFormat.v1, .v2])
     func aFailedDirectorySyncIsMadeGoodBeforeTheNextAcknowledgement(format: SnapshotFormat) throws {
         let workload = PowerLossWorkload.small(format: format)

@@ -25,6 +25,9 @@ struct PowerLossWorkload: Sendable {
 
     var configuration: EngineConfiguration {
         var configuration = EngineConfiguration()
+        // Small segments: cut often, and cheap to model in memory.
+        configuration.segmentSize = 1024
+        configuration.preparesSegmentsInBackground = false
         configuration.format = format
         configuration.durability = .fsync
         configuration.minCompactSize = minCompactSize

@@ -20,6 +20,9 @@ import Testing
         for bytes in Self.torn {
             let fs = PageCacheFileSystem(image: DiskImage(files: [PowerLossWorkload.path: bytes]))
             var configuration = EngineConfiguration()
+            // Small segments: cut often, and cheap to model in memory.
+            configuration.segmentSize = 1024
+            configuration.preparesSegmentsInBackground = false
             configuration.format = format
             configuration.io = fs
             configuration.flushInterval = 3600
@@ -31,12 +34,16 @@ import Testing
         }
     }
 
-    /// A whole header with no record after it is an empty snapshot, kept as it is.
+    /// A whole header with no record after it is an empty snapshot, kept as it is (a close with
+    /// nothing new to checkpoint leaves the file alone).
     @Test func aWholeHeaderIsKept() throws {
         var header: [UInt8] = []
         V2Format.header(into: &header)
         let fs = PageCacheFileSystem(image: DiskImage(files: [PowerLossWorkload.path: header]))
         var configuration = EngineConfiguration()
+        // Small segments: cut often, and cheap to model in memory.
+        configuration.segmentSize = 1024
+        configuration.preparesSegmentsInBackground = false
         configuration.format = .v1
         configuration.io = fs
         let engine = try SnapshotEngine(path: PowerLossWorkload.path, configuration: configuration)

@@ -1,0 +1,109 @@
+import Glibc
+
+/// Reads the write-ahead log back at recovery: every segment of the log directory in sequence
+/// order, each mapped whole and decoded (`LogSegmentDecoder`), every valid record handed to the
+/// caller with its log position and snapshot. The I/O edge around the segment format.
+///
+/// What it finds that is not a record is reported, never cut: a damaged segment is first
+/// copied to `SEGMENT.damaged-<UTC time>` (as a damaged snapshot file is), and stays in place
+/// until a checkpoint covers it; a torn tail is left for the writer, which never appends to a
+/// segment from an earlier run. A file of zeros only (or empty) is a segment prepared and never
+/// used: it holds nothing and is listed as `unused`.
+struct LogReader {
+    let directory: String
+    let io: any FileIO
+    /// Copy damaged segments aside (the engine's open); false for a look that changes nothing.
+    var preservesDamage = true
+
+    /// Replays the records of `snapshot` at or after `position` onto `state` (the checkpoint's),
+    /// as a snapshot file's records are replayed. A missing directory is an empty log.
+    func replay(snapshot: UInt32, after position: UInt64, onto state: inout SnapshotState,
+                rejoinAfterLeave: Bool) throws(FileIOError) -> LogReport {
+        guard io.exists(directory) else { return LogReport() }
+        var replayed = 0
+        var result = state
+        var report = try read { at, owner, record in
+            guard owner == snapshot, at >= position else { return }
+            result.replay(record, rejoinAfterLeave: rejoinAfterLeave)
+            replayed += 1
+        }
+        report.replayed = replayed
+        state = result
+        return report
+    }
+
+    /// Reads every segment, calling `visit(position, snapshot, record)` for each valid record.
+    func read(_ visit: (UInt64, UInt32, SnapshotRecord) -> Void) throws(FileIOError) -> LogReport {
+        var report = LogReport()
+        let names = try io.contentsOfDirectory(directory)
+        let segments = names.compactMap { name in LogSegment.sequence(ofName: name).map { ($0, name) } }.sorted { $0.0 < $1.0 }
+        for (sequence, name) in segments {
+            let path = directory + "/" + name
+            report.lastSequence = max(report.lastSequence, sequence)
+            let fd = try io.openReadOnly(path)
+            defer { io.close(fd) }
+            let size = Int(try io.size(fd, path: path))
+            guard size > 0, let bytes = io.map(fd, size: size) else {
+                if size == 0 { report.unused.append(path); continue }
+                throw FileIOError("mmap", path, code: EIO)
+            }
+            defer { io.unmap(bytes) }
+            if !bytes.contains(where: { $0 != 0 }) {
+                report.unused.append(path)
+                continue
+            }
+            var segment = LogSegment(sequence: sequence, path: path, base: report.end, end: report.end)
+            let decoded = LogSegmentDecoder().decode(bytes) { position, snapshot, record in
+                visit(position, snapshot, record)
+            }
+            if let base = decoded.base {
+                segment.base = base
+                segment.end = base + UInt64(decoded.validEnd - LogFormat.headerSize)
+                // Everything written, torn or damaged bytes included, lies before the next base.
+                report.end = max(report.end, base + UInt64(max(decoded.writtenEnd, decoded.validEnd) - LogFormat.headerSize))
+            }
+            report.records += decoded.records
+            report.segments.append(segment)
+            if decoded.tornTail > 0 {
+                report.tornTails.append(LogReport.Damage(segment: path, offset: decoded.validEnd, length: decoded.tornTail))
+            }
+            if !decoded.damaged.isEmpty {
+                report.damaged += decoded.damaged.map { LogReport.Damage(segment: path, offset: $0.offset, length: $0.length) }
+                if preservesDamage { report.preservedCopies.append(try DamagedCopy.preserve(path, io: io)) }
+            }
+        }
+        return report
+    }
+}
+
+/// What reading the write-ahead log back found (`LogReader`).
+public struct LogReport: Sendable, Equatable {
+    public struct Damage: Sendable, Equatable {
+        public var segment: String
+        public var offset: Int
+        public var length: Int
+    }
+
+    /// The segments holding records (or damage), in log order.
+    var segments: [LogSegment] = []
+    /// Prepared segments never written to.
+    public var unused: [String] = []
+    /// Valid records in the log, of every snapshot.
+    public var records = 0
+    /// Records replayed onto the snapshot (those after its checkpoint's position).
+    public var replayed = 0
+    public var damaged: [Damage] = []
+    /// Torn tails (interrupted appends, no acknowledged record in them).
+    public var tornTails: [Damage] = []
+    /// Copies of damaged segments, kept before anything else happens to them.
+    public var preservedCopies: [String] = []
+    /// The highest segment sequence seen (0 when the log is empty).
+    public var lastSequence: UInt64 = 0
+    /// The log position after everything any segment holds: where the next segment starts.
+    public var end: UInt64 = 0
+
+    public var segmentCount: Int { segments.count }
+    public var isDamaged: Bool { !damaged.isEmpty }
+
+    public init() {}
+}
