@@ -1,7 +1,7 @@
 # snapshotd: two commands on a fresh machine: `make run` and `make test`.
 SWIFT     ?= swift
 LISTEN    ?= 127.0.0.1:8080
-SNAPSHOT  ?= ./data/snapshot
+DATA_DIR  ?= ./data
 GOSNAP    := Tests/Interop/bin/gosnap
 CONTRACT_LOG := .build/contract-responses.jsonl
 
@@ -18,9 +18,9 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-## Serve on the embedded default: 127.0.0.1:8080, snapshot at ./data/snapshot.
+## Serve on the embedded default: 127.0.0.1:8080, the store in ./data (the snapshot file ./data/snapshot, its log ./data/wal).
 run: release
-	$(SWIFT) run -c release snapshotd serve --listen $(LISTEN) --snapshot $(SNAPSHOT)
+	$(SWIFT) run -c release snapshotd serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 ## Every test: unit, Go serf interop, integration (the real binary over libcurl), the spec, the
 ## container image on a real Docker engine (test-docker: fails, naming why, when none can start).

@@ -24,6 +24,10 @@ public final class ServiceMetrics: EngineObserver {
     private let queueCapacity: Gauge
     private let parked: Gauge
     private let fileBytes: Gauge
+    private let logBytes: Gauge
+    private let logSinceCheckpoint: Gauge
+    private let replayLogRecords: Gauge
+    private let replayLogDamaged: Gauge
     private let aliveNodes: Gauge
     private let replayRecords: Gauge
     private let replaySkipped: Gauge
@@ -79,15 +83,19 @@ public final class ServiceMetrics: EngineObserver {
         bytesAppended = counter("bytes_appended", "Bytes written to the snapshot file (appends).")
         batches = counter("write_batches", "Group-commit batches written with one write(2).")
         flushSeconds = histogram("flush_duration", "Duration of one batch write(2).")
-        fsyncSeconds = histogram("fsync_duration", "Duration of one fdatasync/fsync of the snapshot.")
-        compactions = counter("compactions", "Compactions completed.")
-        compactionSeconds = histogram("compaction_duration", "Duration of a compaction, start to rename.")
-        compactionBytes = gauge("compaction_last", "bytes", "Size of the snapshot right after the last compaction.")
+        fsyncSeconds = histogram("fsync_duration", "Duration of one fdatasync of the write-ahead log.")
+        compactions = counter("compactions", "Checkpoints completed (the snapshot file rewritten from the state; they replace compaction).")
+        compactionSeconds = histogram("compaction_duration", "Duration of a checkpoint, start to the directory fsync after its rename.")
+        compactionBytes = gauge("compaction_last", "bytes", "What a recovery reads right after the last checkpoint: the file and the log after it.")
         writeErrors = counter("write_errors", "Failed writes, syncs and compactions.")
         queueDepth = gauge("queue_depth", "events", "Events admitted and not yet taken by the writer.")
         queueCapacity = gauge("queue_capacity", "events", "Capacity of the intake queue.")
         parked = gauge("queue_parked", "submissions", "Submissions waiting for queue space.")
-        fileBytes = gauge("snapshot_file", "bytes", "Size of the snapshot file.")
+        fileBytes = gauge("snapshot_file", "bytes", "Size of the snapshot file (the last checkpoint).")
+        logBytes = gauge("log", "bytes", "Bytes of the write-ahead log's segments in use.")
+        logSinceCheckpoint = gauge("log_since_checkpoint", "bytes", "Log bytes after the last checkpoint: what a recovery replays.")
+        replayLogRecords = gauge("replay_log", "records", "Log records replayed at start, after the checkpoint.")
+        replayLogDamaged = gauge("replay_log_damaged", "regions", "Damaged regions found in the log at start (each segment kept as a copy).")
         aliveNodes = gauge("alive", "nodes", "Alive nodes in the snapshot.")
         replayRecords = gauge("replay", "records", "Valid records replayed at start.")
         replaySkipped = gauge("replay_skipped", "records", "Records (or damaged regions) skipped at start because they did not parse or verify.")
@@ -184,6 +192,10 @@ public final class ServiceMetrics: EngineObserver {
             queueCapacity.set(Double(engine.queueCapacity))
             parked.set(Double(engine.parkedSubmissions))
             fileBytes.set(Double(status.fileBytes))
+            logBytes.set(Double(status.logBytes))
+            logSinceCheckpoint.set(Double(status.logPosition - status.checkpointPosition))
+            replayLogRecords.set(Double(engine.logReport.replayed))
+            replayLogDamaged.set(Double(engine.logReport.damaged.count))
             aliveNodes.set(Double(status.state.aliveNodes.count))
             replayRecords.set(Double(engine.replayReport.records))
             replaySkipped.set(Double(engine.replayReport.skipped.count))

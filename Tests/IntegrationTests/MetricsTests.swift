@@ -9,6 +9,7 @@ import Testing
         "snapshotd_events_refused_total", "snapshotd_flush_duration_seconds_bucket", "snapshotd_fsync_duration_seconds_bucket",
         "snapshotd_compactions_total", "snapshotd_compaction_duration_seconds_bucket", "snapshotd_snapshot_file_bytes",
         "snapshotd_alive_nodes", "snapshotd_replay_skipped_records", "snapshotd_http_requests_total",
+        "snapshotd_log_bytes", "snapshotd_log_since_checkpoint_bytes", "snapshotd_replay_log_records",
         "snapshotd_http_request_duration_seconds_bucket", "snapshotd_http_open_connections",
     ]
 

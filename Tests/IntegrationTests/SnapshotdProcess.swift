@@ -86,7 +86,7 @@ final class SnapshotdProcess {
     /// `["/usr/bin/prlimit", "--nofile=128:128"]`) runs snapshotd through a command that execs it,
     /// so that `pid` is still snapshotd's.
     init(
-        snapshotPath: String,
+        snapshotPath: String?,
         arguments: [String] = [],
         environment: [String: String] = [:],
         launcher: [String] = [],
@@ -94,7 +94,7 @@ final class SnapshotdProcess {
     ) throws {
         executablePath = try Self.locateBinary()
         process = Process()
-        let serve = ["serve", "--listen", "127.0.0.1:0", "--snapshot", snapshotPath] + arguments
+        let serve = ["serve", "--listen", "127.0.0.1:0"] + (snapshotPath.map { ["--snapshot", $0] } ?? []) + arguments
         if let command = launcher.first {
             process.executableURL = URL(fileURLWithPath: command)
             process.arguments = Array(launcher.dropFirst()) + [executablePath] + serve

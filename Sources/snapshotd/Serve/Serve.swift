@@ -25,8 +25,14 @@ struct Serve: ParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT or [IPV6]:PORT; port 0 picks a free port. (default: 127.0.0.1:8080)")
     var listen: String?
 
-    @Option(help: "Path of the snapshot file; its directory is created. (default: ./data/snapshot)")
+    @Option(help: "The store's directory, created if missing: the snapshot file DIR/snapshot and the write-ahead log DIR/wal. (default: ./data)")
+    var dataDir: String?
+
+    @Option(help: "Path of the snapshot file instead (its directory holds the log, wal/); not with --data-dir.")
     var snapshot: String?
+
+    @Option(help: "Bytes at which the write-ahead log's segments are cut (each preallocated to it). (default: 67108864)")
+    var segmentSize: String?
 
     @Option(help: "fsync: answer once durable; buffered: Go serf's behaviour. (default: fsync)")
     var durability: String?
@@ -98,7 +104,8 @@ struct Serve: ParsableCommand {
             logger.warning("listening on a non-loopback address without a token: anyone who reaches it can change the snapshot", metadata: ["listen": "\(settings.listenText)"])
         }
 
-        // One process owns a snapshot: its lock is held until the process exits.
+        // One process owns a store: the snapshot's lock and the log's are held until it exits
+        // (two snapshot files in one directory share its log, so the log is locked too).
         let snapshot = settings.snapshot
         let directory = snapshot.lastIndex(of: "/").map { String(snapshot[..<$0]) } ?? ""
         if !directory.isEmpty {
@@ -108,9 +115,10 @@ struct Serve: ParsableCommand {
                 throw Failure("cannot create the snapshot directory \(directory): \(error.localizedDescription)")
             }
         }
-        let lock: SnapshotLock
+        let logDirectory = StoreReplayer.defaultLogDirectory(for: snapshot)
+        let locks: [SnapshotLock]
         do {
-            lock = try SnapshotLock.acquire(snapshot: snapshot)
+            locks = [try SnapshotLock.acquire(snapshot: snapshot), try SnapshotLock.acquire(snapshot: logDirectory)]
         } catch {
             throw Failure("\(error)")
         }
@@ -146,6 +154,8 @@ struct Serve: ParsableCommand {
         engineConfiguration.format = settings.format
         engineConfiguration.queueCapacity = settings.queueCapacity
         engineConfiguration.minCompactSize = Int64(settings.minCompactSize)
+        engineConfiguration.segmentSize = Int64(settings.segmentSize)
+        engineConfiguration.logDirectory = logDirectory
         engineConfiguration.rejoinAfterLeave = settings.rejoinAfterLeave
         engineConfiguration.observer = metrics
         if settings.simulateSyncDelayMs > 0 {
@@ -174,6 +184,16 @@ struct Serve: ParsableCommand {
                 if report.tornTailBytes > 0 {
                     logger.info("replay cut a torn last record (an interrupted append)", metadata: ["bytes": "\(report.tornTailBytes)"])
                 }
+                let log = engine.logReport
+                for damage in log.damaged {
+                    logger.warning("the log has damage", metadata: ["segment": "\(damage.segment)", "offset": "\(damage.offset)", "length": "\(damage.length)"])
+                }
+                for copy in log.preservedCopies {
+                    logger.warning("a damaged log segment was kept as a copy; a checkpoint past it follows", metadata: ["copy": "\(copy)"])
+                }
+                for torn in log.tornTails {
+                    logger.info("the log ends in a torn record (an interrupted append)", metadata: ["segment": "\(torn.segment)", "bytes": "\(torn.length)"])
+                }
                 api.attach(engine)
                 let state = engine.status.state
                 logger.info("snapshot open", metadata: [
@@ -181,6 +201,7 @@ struct Serve: ParsableCommand {
                     "rejoin_after_leave": "\(settings.rejoinAfterLeave)", "token_required": "\(tokenRequired)",
                     "leaving": "\(state.leaving)", "records": "\(report.records)", "damaged_regions": "\(report.skipped.count)",
                     "alive": "\(state.aliveNodes.count)", "clock": "\(state.lastClock)",
+                    "log": "\(engine.logDirectory)", "log_segments": "\(log.segmentCount)", "log_records_replayed": "\(log.replayed)",
                 ])
                 logger.info("listening on \(url)")
             } catch {
@@ -190,7 +211,7 @@ struct Serve: ParsableCommand {
             }
         }
         // The lock lives as long as the process (dispatchMain never returns).
-        withExtendedLifetime(lock) { dispatchMain() }
+        withExtendedLifetime(locks) { dispatchMain() }
     }
 
     private func readToken(_ path: String) throws -> String {

@@ -7,7 +7,10 @@ import SnapshotCore
 struct ServeSettings {
     var listenText = "127.0.0.1:8080"
     var listen = ListenAddress("127.0.0.1:8080") ?? ListenAddress(host: "127.0.0.1", port: 8080)
+    var dataDirectory = "./data"
+    /// The snapshot file: `--snapshot`, or `snapshot` in the data directory.
     var snapshot = "./data/snapshot"
+    var segmentSize = 64 << 20
     var durability = EngineConfiguration.Durability.fsync
     var format = SnapshotFormat.v2
     var queueCapacity = 2048
@@ -27,7 +30,7 @@ struct ServeSettings {
 
     /// The names of every setting (the config file's keys).
     static let names: Set<String> = [
-        "listen", "snapshot", "durability", "format", "queue-capacity", "queue-wait", "min-compact-size",
+        "listen", "data-dir", "snapshot", "segment-size", "durability", "format", "queue-capacity", "queue-wait", "min-compact-size",
         "rejoin-after-leave", "log-level", "max-connections", "header-timeout", "idle-timeout", "max-body-bytes",
         "max-header-bytes", "token-file", "protect-reads", "access-log",
     ]
@@ -38,7 +41,24 @@ struct ServeSettings {
         s.listenText = try sources.value("listen", flag: options.listen, default: s.listenText,
                                          expected: "HOST:PORT or [IPV6]:PORT") { ListenAddress($0) == nil ? nil : $0 }
         s.listen = ListenAddress(s.listenText) ?? s.listen
-        s.snapshot = try sources.value("snapshot", flag: options.snapshot, default: s.snapshot, expected: "a path", SettingParse.nonEmpty)
+        let dataDirectory = try sources.value("data-dir", flag: options.dataDir, default: nil, expected: "a path") { $0.isEmpty ? nil : $0 }
+        let snapshot = try sources.value("snapshot", flag: options.snapshot, default: nil, expected: "a path") { $0.isEmpty ? nil : $0 }
+        // A flag beats the other setting's environment variable or config key.
+        if options.dataDir != nil && options.snapshot != nil { throw ValidationError("give --data-dir or --snapshot, not both") }
+        let directory = options.snapshot == nil ? dataDirectory : nil
+        let file = options.dataDir == nil ? snapshot : nil
+        if let directory, let file {
+            throw Failure("both a data directory (\(directory)) and a snapshot file (\(file)) are set, by SNAPSHOTD_DATA_DIR, SNAPSHOTD_SNAPSHOT or the config file: give one")
+        }
+        if let directory {
+            s.dataDirectory = directory
+            s.snapshot = (directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory) + "/snapshot"
+        } else if let file {
+            s.snapshot = file
+            s.dataDirectory = SettingParse.directory(of: file)
+        }
+        s.segmentSize = try sources.value("segment-size", flag: options.segmentSize, default: s.segmentSize,
+                                          expected: "a byte count from 4096 to 2^32", SettingParse.int(in: 4096...(1 << 32)))
         s.durability = try sources.value("durability", flag: options.durability, default: s.durability,
                                          expected: "fsync or buffered", SettingParse.oneOf(EngineConfiguration.Durability.self))
         s.format = try sources.value("format", flag: options.format, default: s.format, expected: "v1 or v2", SettingParse.oneOf(SnapshotFormat.self))

@@ -18,11 +18,12 @@ enum OfflineTool {
         }
     }
 
-    /// Takes the snapshot's lock for a tool that writes it: refused while a server (or another
-    /// tool) holds it.
-    static func lock(_ snapshot: String) throws(Failure) -> SnapshotLock {
+    /// Takes the snapshot's lock, and its log's, for a tool that writes it: refused while a
+    /// server (or another tool) holds either.
+    static func lock(_ snapshot: String) throws(Failure) -> [SnapshotLock] {
         do {
-            return try SnapshotLock.acquire(snapshot: snapshot)
+            return [try SnapshotLock.acquire(snapshot: snapshot),
+                    try SnapshotLock.acquire(snapshot: StoreReplayer.defaultLogDirectory(for: snapshot))]
         } catch {
             throw Failure("\(error)")
         }
