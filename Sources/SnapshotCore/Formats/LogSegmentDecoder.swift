@@ -42,9 +42,9 @@ public struct LogSegmentDecoder {
         }
         report.base = base
         let end = segment.count
-        // Zeros at the end are unwritten space: find where they start, once.
-        var written = end
-        while written > LogFormat.headerSize && segment[written - 1] == 0 { written -= 1 }
+        // Zeros at the end are unwritten space: find where they start, once (a word at a time:
+        // most of a preallocated segment can be zeros).
+        let written = Self.endOfNonZero(segment, notBefore: LogFormat.headerSize)
         report.writtenEnd = written
         var position = LogFormat.headerSize
         report.validEnd = position
@@ -98,6 +98,14 @@ public struct LogSegmentDecoder {
         // A last record may end in zero bytes (its checksum's, say): it counts as written.
         report.writtenEnd = max(written, report.validEnd)
         return report
+    }
+
+    /// The offset after the last non-zero byte at or after `start` (`start` when there is none).
+    static func endOfNonZero(_ bytes: UnsafeRawBufferPointer, notBefore start: Int) -> Int {
+        var end = bytes.count
+        while end - 8 >= start && bytes.loadUnaligned(fromByteOffset: end - 8, as: UInt64.self) == 0 { end -= 8 }
+        while end > start && bytes[end - 1] == 0 { end -= 1 }
+        return end
     }
 
     /// The payload length of the valid record at `position`, or nil.

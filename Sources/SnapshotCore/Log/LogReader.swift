@@ -32,6 +32,17 @@ struct LogReader {
         return report
     }
 
+    /// Whether every byte is zero, read forwards a word at a time (a used segment starts with its
+    /// header's magic, so this stops at once for it).
+    static func isAllZeros(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            if bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self) != 0 { return false }
+            offset += 8
+        }
+        return bytes[offset...].allSatisfy { $0 == 0 }
+    }
+
     /// Reads every segment, calling `visit(position, snapshot, record)` for each valid record.
     func read(_ visit: (UInt64, UInt32, SnapshotRecord) -> Void) throws(FileIOError) -> LogReport {
         var report = LogReport()
@@ -48,7 +59,7 @@ struct LogReader {
                 throw FileIOError("mmap", path, code: EIO)
             }
             defer { io.unmap(bytes) }
-            if !bytes.contains(where: { $0 != 0 }) {
+            if Self.isAllZeros(bytes) {
                 report.unused.append(path)
                 continue
             }
