@@ -72,7 +72,9 @@ final class Checkpoint: Sendable {
         // Until this fsync the rename may be undone by a power loss, and the old checkpoint
         // back: the segments stay until it has returned.
         try io.syncDirectory(SnapshotWriter.directory(of: path))
-        for segment in covered { try io.remove(segment.path) }
+        // The checkpoint is durable: a segment that cannot be removed now only costs a longer
+        // recovery read, and the next start lists it again (its records all before the position).
+        for segment in covered { try? io.remove(segment.path) }
         return Written(size: size)
     }
 }
