@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import SnapshotCore
 
 /// Damage never makes snapshotd throw data away: only a provable torn tail is cut; anything
@@ -58,9 +59,12 @@ import Testing
     }
 
     /// Neither format finds anything: refused, the file left exactly as it was.
-    @Test func fileThatIsNeitherIsRefusedUnchanged() throws {
-        var rng = SystemRandomNumberGenerator()
-        let garbage = (0..<3000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+    /// (Seeded: about one random file in fifty holds, after a control byte, text starting with
+    /// `#`, which is a v1 comment line, a valid record of sorts, and the file then opens.)
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func fileThatIsNeitherIsRefusedUnchanged(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        let garbage = (0..<3000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         try Data(garbage).write(to: URL(fileURLWithPath: path))
         #expect(throws: SnapshotFileError.notASnapshot(path: path, bytes: 3000)) { try SnapshotEngine(path: path) }
         #expect([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) == garbage)

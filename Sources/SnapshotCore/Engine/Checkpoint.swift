@@ -61,17 +61,10 @@ final class Checkpoint: Sendable {
     }
 
     private func write(_ state: SnapshotState, format: SnapshotFormat, io: any FileIO) throws(FileIOError) -> Written {
-        let (fd, size) = try SnapshotFileWriter.write(state, format: format, to: temporaryPath, io: io, logPosition: position)
-        io.close(fd)
-        do throws(FileIOError) {
-            try io.rename(temporaryPath, path)
-        } catch {
-            try? io.remove(temporaryPath)
-            throw error
-        }
-        // Until this fsync the rename may be undone by a power loss, and the old checkpoint
-        // back: the segments stay until it has returned.
-        try io.syncDirectory(SnapshotWriter.directory(of: path))
+        // Until its directory fsync has returned the rename may be undone by a power loss, and
+        // the old checkpoint back: the segments stay until then.
+        let size = try SnapshotFileWriter.replace(path, with: state, format: format, io: io,
+                                                  logPosition: position, temporaryPath: temporaryPath)
         // The checkpoint is durable: a segment that cannot be removed now only costs a longer
         // recovery read, and the next start lists it again (its records all before the position).
         for segment in covered { try? io.remove(segment.path) }

@@ -37,12 +37,13 @@ public enum SnapshotFileWriter {
     }
 
     /// Writes `state` to `path` crash-safely: a temporary file beside it, synced, renamed over
-    /// `path`, and the directory synced. Returns the size written. `logPosition` as in `write`.
+    /// `path`, and the directory synced. Returns the size written. `logPosition` as in `write`;
+    /// `temporaryPath` is the engine's checkpoint file (nil: a name of its own beside `path`).
     public static func replace(_ path: String, with state: SnapshotState, format: SnapshotFormat, io: any FileIO = POSIXFileIO(),
-                               logPosition: UInt64? = nil) throws(FileIOError) -> Int64 {
+                               logPosition: UInt64? = nil, temporaryPath: String? = nil) throws(FileIOError) -> Int64 {
         // A name of its own, so that it can never be an existing file (such as the input).
-        var temporary = path + ".tmp-\(getpid())"
-        while io.exists(temporary) { temporary += "x" }
+        var temporary = temporaryPath ?? path + ".tmp-\(getpid())"
+        while temporaryPath == nil && io.exists(temporary) { temporary += "x" }
         let (fd, size) = try write(state, format: format, to: temporary, io: io, logPosition: logPosition)
         io.close(fd)
         do throws(FileIOError) {
