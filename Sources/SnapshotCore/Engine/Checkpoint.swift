@@ -52,9 +52,7 @@ final class Checkpoint: Sendable {
             done()
         }
         if inBackground {
-            let thread = Thread { work() }
-            thread.name = "snapshot-checkpoint"
-            thread.start()
+            BackgroundThread.start(name: "snapshot-checkpoint", work)
         } else {
             work()
         }

@@ -34,9 +34,7 @@ final class SegmentPreparer: Sendable {
             done.signal()
         }
         if inBackground {
-            let thread = Thread { work() }
-            thread.name = "snapshot-log-segment"
-            thread.start()
+            BackgroundThread.start(name: "snapshot-log-segment", work)
         } else {
             work()
         }
