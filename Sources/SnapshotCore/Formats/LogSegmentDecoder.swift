@@ -34,6 +34,11 @@ public struct LogSegmentDecoder {
     /// Decodes `segment`, calling `visit(position, snapshot, record)` for each valid record
     /// (`position` is the log's: the base plus the offset after the header).
     public func decode(_ segment: UnsafeRawBufferPointer, _ visit: (UInt64, UInt32, SnapshotRecord) -> Void) -> Report {
+        decodeViews(segment) { position, snapshot, view in visit(position, snapshot, view.record) }
+    }
+
+    /// As `decode`, each record borrowed from `segment` for the visit (replay makes no String of it).
+    func decodeViews(_ segment: UnsafeRawBufferPointer, _ visit: (UInt64, UInt32, RecordView) -> Void) -> Report {
         var report = Report()
         guard let base = LogFormat.base(ofHeader: segment) else {
             report.damaged = segment.isEmpty ? [] : [Damage(offset: 0, length: segment.count)]
@@ -62,7 +67,7 @@ public struct LogSegmentDecoder {
                 let snapshot = UInt32(littleEndian: segment.loadUnaligned(fromByteOffset: position, as: UInt32.self))
                 let type = segment[position + 8]
                 let payload = UnsafeRawBufferPointer(rebasing: segment[(position + 9)..<(position + 9 + length)])
-                if let record = V2Format.decodePayload(type: type, payload) {
+                if let record = V2Format.decodePayloadView(type: type, payload) {
                     visit(base + UInt64(position - LogFormat.headerSize), snapshot, record)
                 }
                 report.records += 1

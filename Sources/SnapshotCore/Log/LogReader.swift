@@ -21,14 +21,16 @@ struct LogReader {
                 rejoinAfterLeave: Bool) throws(FileIOError) -> LogReport {
         guard io.exists(directory) else { return LogReport() }
         var replayed = 0
-        var result = state
+        // The records go through replay's own builder (its alive table, no String a record),
+        // started from the checkpoint's state.
+        var builder = StateBuilder(rejoinAfterLeave: rejoinAfterLeave, startingFrom: state)
         var report = try read { at, owner, record in
             guard owner == snapshot, at >= position else { return }
-            result.replay(record, rejoinAfterLeave: rejoinAfterLeave)
+            builder.record(record, offset: Int64(at))
             replayed += 1
         }
         report.replayed = replayed
-        state = result
+        if replayed > 0 { state = builder.finish().0 }
         return report
     }
 
@@ -43,8 +45,9 @@ struct LogReader {
         return bytes[offset...].allSatisfy { $0 == 0 }
     }
 
-    /// Reads every segment, calling `visit(position, snapshot, record)` for each valid record.
-    func read(_ visit: (UInt64, UInt32, SnapshotRecord) -> Void) throws(FileIOError) -> LogReport {
+    /// Reads every segment, calling `visit(position, snapshot, record)` for each valid record
+    /// (borrowed for the visit).
+    func read(_ visit: (UInt64, UInt32, RecordView) -> Void) throws(FileIOError) -> LogReport {
         var report = LogReport()
         let names = try io.contentsOfDirectory(directory)
         let segments = names.compactMap { name in LogSegment.sequence(ofName: name).map { ($0, name) } }.sorted { $0.0 < $1.0 }
@@ -64,7 +67,7 @@ struct LogReader {
                 continue
             }
             var segment = LogSegment(sequence: sequence, path: path, base: report.end, end: report.end)
-            let decoded = LogSegmentDecoder().decode(bytes) { position, snapshot, record in
+            let decoded = LogSegmentDecoder().decodeViews(bytes) { position, snapshot, record in
                 visit(position, snapshot, record)
             }
             if let base = decoded.base {

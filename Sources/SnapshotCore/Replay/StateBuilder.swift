@@ -17,6 +17,23 @@ struct StateBuilder: ReplayVisitor {
         self.rejoinAfterLeave = rejoinAfterLeave
     }
 
+    /// Replay that goes on from `initial` (a checkpoint's state, the log's records following).
+    init(rejoinAfterLeave: Bool, startingFrom initial: SnapshotState) {
+        self.rejoinAfterLeave = rejoinAfterLeave
+        state = initial
+        state.aliveNodes = [:]
+        for (name, address) in initial.aliveNodes where !usesStrings {
+            var name = name, address = address
+            let kept = name.withUTF8 { name in address.withUTF8 { table.setAlive(UnsafeRawBufferPointer(name), address: UnsafeRawBufferPointer($0)) } }
+            if !kept {
+                // A name the table cannot take: the strings carry on, from the whole set.
+                table.removeAll()
+                state.aliveNodes = initial.aliveNodes
+                usesStrings = true
+            }
+        }
+    }
+
     mutating func record(_ record: RecordView, offset: Int64) {
         report.records += 1
         counts[record.kind.rawValue] += 1
