@@ -43,6 +43,10 @@ final class SnapshotWriter: @unchecked Sendable {
 
     let path: String
     let configuration: EngineConfiguration
+    /// Chosen once, at open: a unit (a batch, a leave) is answered after its fdatasync and undone
+    /// when that fails (`fsync`), or answered on admission and written at the flush interval
+    /// (`buffered`, never undone).
+    private let durable: Bool
     let queue: IntakeQueue
     /// The snapshot file's format (the log's records are always `LogFormat`'s).
     let format: SnapshotFormat
@@ -61,6 +65,7 @@ final class SnapshotWriter: @unchecked Sendable {
         self.fileBytes = fileBytes
         self.format = format
         self.configuration = configuration
+        self.durable = configuration.durability == .fsync
         self.queue = queue
         var clock = LamportClock()
         clock.witness(state.lastClock)  // as Serf does after replaying a snapshot
@@ -99,7 +104,7 @@ final class SnapshotWriter: @unchecked Sendable {
         let interval = UInt64(configuration.flushInterval * 1e9)
         var nextTick = DispatchTime.now().uptimeNanoseconds + interval
         while true {
-            let wake = configuration.durability == .buffered && !pending.isEmpty
+            let wake = !durable && !pending.isEmpty
                 ? min(nextTick, lastFlush.uptimeNanoseconds + interval) : nextTick
             let now = DispatchTime.now().uptimeNanoseconds
             let waitSeconds = wake > now ? Double(wake - now) / 1e9 : 0
@@ -112,10 +117,9 @@ final class SnapshotWriter: @unchecked Sendable {
                 state.checkClock(clock) { encode($0) }
                 nextTick = after + interval
             }
-            if configuration.durability == .buffered && !pending.isEmpty
-                && after >= lastFlush.uptimeNanoseconds + interval {
+            if !durable && !pending.isEmpty && after >= lastFlush.uptimeNanoseconds + interval {
                 flushBuffered()
-            } else if configuration.durability == .fsync && !pending.isEmpty {
+            } else if durable && !pending.isEmpty {
                 _ = commit([])
             }
             if !work.closing { maybeCheckpoint() }
@@ -161,7 +165,7 @@ final class SnapshotWriter: @unchecked Sendable {
     private func commit(_ batch: [Submission]) -> Bool {
         // The state is kept for a rollback in fsync mode only: a copy shares the alive set's
         // tree, so the batch's first change to each node copies it (buffered mode never rolls back).
-        let before = undoPoint(keepingState: configuration.durability == .fsync)
+        let before = undoPoint(keepingState: durable)
         // Events never change `leaving` (only a leave item does): a batch is all taken or all refused.
         let applied = state.leaving ? [] : batch
         let refused = state.leaving ? batch : []
@@ -189,31 +193,29 @@ final class SnapshotWriter: @unchecked Sendable {
             observer.refused(count: submission.events.count, reason: .leaving)
             submission.completion?(.failure(.leaving))
         }
-        switch configuration.durability {
-        case .buffered:
+        guard durable else {
             if pending.count >= 1 << 20 { flushBuffered() }
             publish()  // the state itself once it reaches the log (flushBuffered)
             return true
-        case .fsync:
-            do {
-                try writePending(sync: true)
-            } catch {
-                // Nothing of this batch counts: undo it.
-                undo(before)
-                let failure = SnapshotError.writeFailed(error.description)
-                record(failure)
-                for submission in applied where !submission.events.isEmpty {
-                    observer.refused(count: submission.events.count, reason: failure)
-                }
-                for submission in applied { submission.completion?(.failure(failure)) }
-                return false
-            }
-            publish()
-            for submission in applied {
-                submission.completion?(.success(Acknowledgement(accepted: submission.events.count, durable: true)))
-            }
-            return true
         }
+        do {
+            try writePending(sync: true)
+        } catch {
+            // Nothing of this batch counts: undo it.
+            undo(before)
+            let failure = SnapshotError.writeFailed(error.description)
+            record(failure)
+            for submission in applied where !submission.events.isEmpty {
+                observer.refused(count: submission.events.count, reason: failure)
+            }
+            for submission in applied { submission.completion?(.failure(failure)) }
+            return false
+        }
+        publish()
+        for submission in applied {
+            submission.completion?(.success(Acknowledgement(accepted: submission.events.count, durable: true)))
+        }
+        return true
     }
 
     /// Appends `pending` to the log with one write (looping only on short writes) and, when
@@ -359,7 +361,7 @@ final class SnapshotWriter: @unchecked Sendable {
     private func startCheckpoint(inBackground: Bool = true) {
         guard checkpoint == nil else { return }  // waiters join the one in flight
         if !pending.isEmpty {
-            if configuration.durability == .buffered { flushBuffered() } else { _ = commit([]) }
+            if durable { _ = commit([]) } else { flushBuffered() }
         }
         let position = log.end
         let running = Checkpoint(path: path, position: position, covered: log.sealedSegments(before: position),
