@@ -4,9 +4,11 @@ public struct ServiceConfiguration: Sendable {
     public var queueWait: Double = 1.0
     /// The `Retry-After` (seconds) sent with a 503.
     public var retryAfter = 1
-    /// When set, routes that change state require `Authorization: Bearer <token>`.
-    public var bearerToken: String?
-    /// With a token: also protect the read routes (snapshot, metrics).
+    /// When set, routes that change state require `Authorization: Bearer <token>` with a token
+    /// that covers the snapshot they act on. The API starts with these; `SnapshotAPI.replace(grants:)`
+    /// swaps them while it serves.
+    public var tokenGrants: TokenGrants?
+    /// With tokens: also protect the read routes (snapshot, metrics).
     public var protectReads = false
 
     public init() {}

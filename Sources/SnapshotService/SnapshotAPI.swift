@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import Logging
 import HTTPServer
 import Logging
 import SnapshotCore
@@ -17,6 +16,7 @@ public final class SnapshotAPI: Sendable {
 
     private let engineSlot = Mutex<SnapshotEngine?>(nil)
     private let startupError = Mutex<String?>(nil)
+    private let grantsSlot: Mutex<TokenGrants?>
     public let metrics: ServiceMetrics
     public let configuration: ServiceConfiguration
     /// Where refused credentials (401, at info) and accept failures (rate-limited) are logged.
@@ -28,6 +28,17 @@ public final class SnapshotAPI: Sendable {
         self.metrics = metrics
         self.configuration = configuration
         self.logger = logger
+        grantsSlot = Mutex(configuration.tokenGrants)
+    }
+
+    /// The tokens in force: those of the configuration until a `replace(grants:)`.
+    public var tokenGrants: TokenGrants? { grantsSlot.withLock { $0 } }
+
+    /// Puts new grants in force (the token file reloaded), from the next request on. Only when
+    /// the API was configured with tokens: whether a route needs one is fixed at start.
+    public func replace(grants: TokenGrants) {
+        guard configuration.tokenGrants != nil else { return }
+        grantsSlot.withLock { $0 = grants }
     }
 
     /// Hands the API its engine once replay is done; until then it answers 503 "starting".
@@ -43,7 +54,8 @@ public final class SnapshotAPI: Sendable {
 
     public var engine: SnapshotEngine? { engineSlot.withLock { $0 } }
 
-    /// The router with every route of the API.
+    /// The router with every route of the API. The `/v1` routes act on the snapshot named
+    /// `default` (the one snapshot there is): a token must cover that name.
     public var router: Router {
         var router = Router()
         router.add("POST", "/v1/events", guarded(write: true) { [self] in postEvents($0, $1) })
@@ -51,7 +63,7 @@ public final class SnapshotAPI: Sendable {
         router.add("POST", "/v1/leave", guarded(write: true) { [self] in postLeave($0, $1) })
         router.add("POST", "/v1/rejoin", guarded(write: true) { [self] in postRejoin($0, $1) })
         router.add("POST", "/v1/compact", guarded(write: true) { [self] in postCompact($0, $1) })
-        router.add("GET", "/metrics", guarded(write: false) { [self] in $1.respond(metricsResponse()) })
+        router.add("GET", "/metrics", guarded(write: false, snapshot: nil) { [self] in $1.respond(metricsResponse()) })
         router.add("GET", "/healthz") { _, responder in
             responder.respond(.json(status: 200, ResponseBodies.encode(ResponseBodies.Status(status: "ok"))))
         }
@@ -230,49 +242,33 @@ public final class SnapshotAPI: Sendable {
         }
     }
 
-    /// Wraps a handler with the bearer-token check, when a token is configured. A refusal is
-    /// logged at info with the client's address (the token given is never logged).
-    private func guarded(write: Bool, _ handler: @escaping HTTPHandler) -> HTTPHandler {
-        guard let token = configuration.bearerToken, write || configuration.protectReads else { return handler }
-        let expected = Array(token.utf8)
+    /// Wraps a handler with the bearer-token check, when tokens are configured: an unknown token
+    /// (or none) is answered 401, a known one whose grants do not cover `snapshot` 403 (nil:
+    /// the route acts on no snapshot, any known token will do). The grants are read per request,
+    /// so a reload applies to the next one. A refusal is logged at info with the client's address
+    /// (the token given is never logged; for a 403, the line of the token file that matched).
+    private func guarded(write: Bool, snapshot: SnapshotName? = .default, _ handler: @escaping HTTPHandler) -> HTTPHandler {
+        guard configuration.tokenGrants != nil, write || configuration.protectReads else { return handler }
         let logger = self.logger
-        return { request, responder in
-            guard Self.authorizes(request.headers["authorization"], token: expected) else {
+        return { [self] request, responder in
+            let header = request.headers["authorization"]
+            switch tokenGrants?.authorize(header, snapshot: snapshot) ?? .unknownToken {
+            case .granted:
+                handler(request, responder)
+            case .unknownToken:
                 logger.info("401: \(request.method) \(request.path) without a valid bearer token", metadata: [
-                    "client": "\(request.remoteAddress)",
-                    "authorization": request.headers.contains("authorization") ? "wrong" : "missing",
+                    "client": "\(request.remoteAddress)", "authorization": header == nil ? "missing" : "wrong",
                 ])
                 responder.respond(.error(status: 401, "a valid bearer token is required",
                                          headers: [("WWW-Authenticate", "Bearer realm=\"snapshotd\"")]))
-                return
+            case .notGranted(let line):
+                let name = snapshot?.rawValue ?? ""
+                logger.info("403: \(request.method) \(request.path): the token may not use the snapshot \(name)", metadata: [
+                    "client": "\(request.remoteAddress)", "token_file_line": "\(line)",
+                ])
+                responder.respond(.error(status: 403, "this token may not use the snapshot \"\(name)\""))
             }
-            handler(request, responder)
         }
-    }
-
-    /// Whether an `Authorization` value is `Bearer <token>`: the scheme in any case (RFC 9110
-    /// §11.1: auth schemes are case-insensitive), one or more spaces, then exactly the token,
-    /// compared in constant time.
-    static func authorizes(_ header: String?, token expected: [UInt8]) -> Bool {
-        guard var header else { return false }
-        return header.withUTF8 { bytes -> Bool in
-            let scheme = 6  // "bearer"
-            guard bytes.count > scheme + 1, bytes[scheme] == UInt8(ascii: " "),
-                  Self.equalsLowercased(UnsafeBufferPointer(rebasing: bytes[0..<scheme]), "bearer")
-            else { return false }
-            var start = scheme + 1
-            while start < bytes.count, bytes[start] == UInt8(ascii: " ") { start += 1 }
-            return Self.constantTimeEqual(UnsafeBufferPointer(rebasing: bytes[start...]), expected)
-        }
-    }
-
-    /// Compares without an early exit, so the time taken does not tell how much matched.
-    static func constantTimeEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: [UInt8]) -> Bool {
-        var difference: UInt8 = a.count == b.count ? 0 : 1
-        for i in 0..<b.count {
-            difference |= (i < a.count ? a[i] : 0) ^ b[i]
-        }
-        return difference == 0
     }
 
     /// The first content coding of the request other than `identity` (RFC 9110 §8.4), or nil
@@ -299,23 +295,11 @@ public final class SnapshotAPI: Sendable {
             while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
             while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") { end -= 1 }
             let type = UnsafeBufferPointer(rebasing: bytes[start..<end])
-            if Self.equalsLowercased(type, "application/json") { return .single }
-            if Self.equalsLowercased(type, "application/x-ndjson") || Self.equalsLowercased(type, "application/ndjson") {
+            if ASCII.equalsLowercased(type, "application/json") { return .single }
+            if ASCII.equalsLowercased(type, "application/x-ndjson") || ASCII.equalsLowercased(type, "application/ndjson") {
                 return .ndjson
             }
             return nil
         }
-    }
-
-    /// ASCII case-insensitive equality with a lower-case literal.
-    private static func equalsLowercased(_ bytes: UnsafeBufferPointer<UInt8>, _ lower: StaticString) -> Bool {
-        guard bytes.count == lower.utf8CodeUnitCount else { return false }
-        let expected = lower.utf8Start
-        for i in 0..<bytes.count {
-            let byte = bytes[i]
-            let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
-            if folded != expected[i] { return false }
-        }
-        return true
     }
 }

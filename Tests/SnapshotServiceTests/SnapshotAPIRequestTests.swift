@@ -5,23 +5,24 @@ import Testing
 /// What the API reads from a request before any route runs: the bearer credentials, the content
 /// coding and the media type.
 @Suite struct SnapshotAPIRequestTests {
-    private let token = Array("s3cret".utf8)
+    private let grants = try? TokenGrants(parsing: "s3cret\n")
 
     /// RFC 9110 §11.1: the auth scheme is case-insensitive; one or more spaces separate it from
     /// the token, which is compared exactly.
     @Test(arguments: ["Bearer s3cret", "bearer s3cret", "BEARER s3cret", "bEaReR s3cret", "Bearer   s3cret"])
     func bearerInAnyCase(header: String) {
-        #expect(SnapshotAPI.authorizes(header, token: token))
+        #expect(grants?.authorize(header, snapshot: .default) == .granted)
     }
 
-    @Test(arguments: ["Bearer S3CRET", "Bearer s3cre", "Bearer s3cretx", "Bearers3cret", "Bearer", "Bearer ", "s3cret",
-                      "Basic s3cret", "Bearer\ts3cret", "XBearer s3cret", "earer s3cret", ""])
+    @Test(arguments: ["Bearer S3CRET", "Bearer s3cre", "Bearer s3cretx", "Bearers3cret", "Bearer", "Bearer ", "Bearer  ", "s3cret",
+                      "Basic s3cret", "Bearer\ts3cret", "XBearer s3cret", "earer s3cret", "Bearer s3cret ", ""])
     func anythingElseIsRefused(header: String) {
-        #expect(!SnapshotAPI.authorizes(header, token: token))
+        #expect(grants?.authorize(header, snapshot: .default) == .unknownToken)
     }
 
     @Test func noHeaderIsRefused() {
-        #expect(!SnapshotAPI.authorizes(nil, token: token))
+        #expect(grants?.authorize(nil, snapshot: .default) == .unknownToken)
+        #expect(grants?.authorize(nil, snapshot: nil) == .unknownToken)
     }
 
     @Test func contentCodings() {

@@ -70,7 +70,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest request line plus headers in bytes (431 above). (default: 16384)")
     var maxHeaderBytes: String?
 
-    @Option(help: "File holding a bearer token required by routes that change state. (default: none)")
+    @Option(help: "File of bearer tokens, one a line, each optionally followed by the snapshot names it may use (name, prefix*, *); SIGHUP reloads it. (default: none)")
     var tokenFile: String?
 
     @Flag(inversion: .prefixedNo, help: "With a token, protect the read routes too. (default: off)")
@@ -97,8 +97,11 @@ struct Serve: ParsableCommand {
 
         var service = ServiceConfiguration()
         service.queueWait = settings.queueWait
-        if let tokenFile = settings.tokenFile {
-            service.bearerToken = try readToken(tokenFile)
+        let tokenFile = settings.tokenFile.map(TokenFile.init)
+        if let tokenFile {
+            let contents = try tokenFile.load()
+            if let warning = contents.warning { logger.warning("\(warning)") }
+            service.tokenGrants = contents.grants
             service.protectReads = settings.protectReads
         } else if !settings.listen.isLoopback {
             logger.warning("listening on a non-loopback address without a token: anyone who reaches it can change the snapshot", metadata: ["listen": "\(settings.listenText)"])
@@ -163,9 +166,10 @@ struct Serve: ParsableCommand {
         }
         let engineSettings = engineConfiguration
         let url = ListenAddress.url(host: bound.host, port: bound.port)
-        let tokenRequired = service.bearerToken == nil ? "no" : service.protectReads ? "all routes" : "routes that change state"
+        let tokenRequired = service.tokenGrants == nil ? "no" : service.protectReads ? "all routes" : "routes that change state"
+        let tokens = service.tokenGrants?.grants.count ?? 0
 
-        let lifecycle = Lifecycle(server: server, api: api, logger: logger)
+        let lifecycle = Lifecycle(server: server, api: api, tokenFile: tokenFile, logger: logger)
         lifecycle.installSignalHandlers()
         // Replay can take a while on a large file: /healthz answers meanwhile and /readyz says
         // "starting". It runs on its own thread, since it blocks on the disk. "listening on" is
@@ -198,7 +202,7 @@ struct Serve: ParsableCommand {
                 let state = engine.status.state
                 logger.info("snapshot open", metadata: [
                     "snapshot": "\(snapshot)", "format": "\(report.format.rawValue)", "durability": "\(settings.durability.rawValue)",
-                    "rejoin_after_leave": "\(settings.rejoinAfterLeave)", "token_required": "\(tokenRequired)",
+                    "rejoin_after_leave": "\(settings.rejoinAfterLeave)", "token_required": "\(tokenRequired)", "tokens": "\(tokens)",
                     "leaving": "\(state.leaving)", "records": "\(report.records)", "damaged_regions": "\(report.skipped.count)",
                     "alive": "\(state.aliveNodes.count)", "clock": "\(state.lastClock)",
                     "log": "\(engine.logDirectory)", "log_segments": "\(log.segmentCount)", "log_records_replayed": "\(log.replayed)",
@@ -212,14 +216,5 @@ struct Serve: ParsableCommand {
         }
         // The lock lives as long as the process (dispatchMain never returns).
         withExtendedLifetime(locks) { dispatchMain() }
-    }
-
-    private func readToken(_ path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw Failure("cannot read the token file \(path)")
-        }
-        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty else { throw Failure("the token file \(path) is empty") }
-        return token
     }
 }
