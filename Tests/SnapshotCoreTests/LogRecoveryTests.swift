@@ -95,6 +95,30 @@ import Testing
         await reopened.close()
     }
 
+    /// The same through the engine, for a write that fails half way (ENOSPC on a segment that
+    /// could not be preallocated, EIO): the refused batch leaves whole records past the log's
+    /// end; the next batch is bigger (the queue grew meanwhile) and cuts to a new segment. After
+    /// a kill, recovery must not find the refused events.
+    @Test func eventsRefusedByAFailedWriteStayOutOfTheLogAcrossACut() async throws {
+        let io = LogFaultIO()
+        let engine = try open(io)
+        _ = try await engine.submit([join(member("a"))])
+        io.failWrites(.half(ENOSPC))
+        await #expect(throws: SnapshotError.self) {
+            _ = try await engine.submit((0..<10).map { join(member("refused\($0)")) })
+        }
+        // 978 bytes: more than what is left of the segment, less than a segment.
+        _ = try await engine.submit((0..<26).map { join(member("later\($0)")) })
+        let expected = engine.status.state
+        #expect(expected.aliveNodes.count == 27)
+        await kill(engine, io)
+        let reopened = try open()
+        #expect(reopened.logReport.segments.map(\.sequence) == [1, 2])
+        #expect(reopened.status.state.aliveNodes.keys.filter { $0.hasPrefix("refused") }.sorted() == [])
+        #expect(reopened.status.state == expected)
+        await reopened.close()
+    }
+
     // MARK: - Positions
 
     /// A checkpoint covers a position: recovery replays the log from there. The log's records

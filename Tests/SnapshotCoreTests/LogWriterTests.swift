@@ -219,6 +219,79 @@ import Testing
         log.close()
     }
 
+    /// The rewind's zeros may fail to be written too: then the next append writes them, in the
+    /// same segment, and so (when it cuts to the next one) does the cut.
+    @Test func aRewindWhoseZerosFailedIsScrubbedByTheNextAppend() throws {
+        for cuts in [false, true] {
+            let dir = makeTemporaryDirectory()
+            let io = LogFaultIO()
+            let log = try LogTesting.writer(dir, io: io, segmentSize: 1024)
+            try log.append(LogTesting.batch(LogTesting.alive(0..<3)))
+            try log.sync()
+            let start = try log.append(LogTesting.batch(LogTesting.alive(100..<110)))
+            io.failSyncs(EIO)
+            #expect(throws: FileIOError.self) { try log.sync() }
+            io.failWrites(.fail(EIO))
+            log.rewind(to: start)
+            #expect(io.pendingFaults == 0 && log.end == start)
+            // Short enough to stay in the segment, or too long for what is left of it.
+            let next = cuts ? LogTesting.overflowing(log, segmentSize: 1024, from: 3) : [LogTesting.alive(3)]
+            try log.append(LogTesting.batch(next))
+            try log.sync()
+            #expect(log.active.sequence == (cuts ? 2 : 1))
+            let (report, seen) = try LogTesting.read(dir)
+            #expect(LogTesting.labels(seen) == LogTesting.labels(LogTesting.alive(0..<3) + next), "cut: \(cuts)")
+            #expect(!report.isDamaged && report.tornTails.isEmpty, "cut: \(cuts): \(report)")
+            log.close()
+        }
+    }
+
+    /// A batch half written before a failure leaves whole records of it past the segment's
+    /// end. When the next batch does not fit and cuts to a new segment, the old one is sealed
+    /// with those records in it unless they are zeroed first: recovery would replay records
+    /// whose submitters were told the write failed.
+    @Test func aFailedWriteBeforeACutLeavesNothingInTheSealedSegment() throws {
+        let io = LogFaultIO()
+        let log = try LogTesting.writer(dir, io: io, segmentSize: 1024)
+        try log.append(LogTesting.batch(LogTesting.alive(0..<3)))
+        try log.sync()
+        io.failWrites(.half(ENOSPC))
+        #expect(throws: FileIOError.self) { try log.append(LogTesting.batch(LogTesting.alive(100..<110))) }
+        let next = LogTesting.overflowing(log, segmentSize: 1024, from: 3)
+        try log.append(LogTesting.batch(next))
+        try log.sync()
+        #expect(log.active.sequence == 2)
+        let (report, seen) = try LogTesting.read(dir)
+        #expect(LogTesting.labels(seen) == LogTesting.labels(LogTesting.alive(0..<3) + next))
+        #expect(!report.isDamaged && report.tornTails.isEmpty, "\(report)")
+        log.close()
+    }
+
+    /// The cut's zeros are synced with the sealed segment even when nothing else is left to
+    /// sync: a failed write, then a sync of nothing new (an empty submission) that makes what
+    /// the write left durable, then a cut. A power loss after it (every disk a page cache can
+    /// leave, `PageCacheFileSystem`) finds only the records acknowledged.
+    @Test func theCutsZerosAreDurable() throws {
+        for seed: UInt64 in 1...4 {
+            let fs = PageCacheFileSystem(crash: .init(at: .max, seed: seed, images: 8))
+            try fs.createDirectory("/wal")
+            let io = LogFaultIO(base: fs)
+            let log = try LogTesting.writer("/wal", io: io, segmentSize: 1024)
+            try log.append(LogTesting.batch(LogTesting.alive(0..<3)))
+            try log.sync()
+            io.failWrites(.half(EIO))
+            #expect(throws: FileIOError.self) { try log.append(LogTesting.batch(LogTesting.alive(100..<110))) }
+            try log.sync()
+            let next = LogTesting.overflowing(log, segmentSize: 1024, from: 3)
+            try log.append(LogTesting.batch(next))
+            try log.sync()
+            for image in fs.powerOff(seed: seed) {
+                let (_, seen) = try LogTesting.read("/wal", io: PageCacheFileSystem(image: image))
+                #expect(LogTesting.labels(seen) == LogTesting.labels(LogTesting.alive(0..<3) + next), "seed \(seed)")
+            }
+        }
+    }
+
     /// A header write that fails is written again with the next batch.
     @Test func aFailedHeaderWriteIsWrittenAgain() throws {
         let io = LogFaultIO()
