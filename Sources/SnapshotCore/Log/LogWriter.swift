@@ -137,6 +137,8 @@ final class LogWriter {
     /// Seals the active segment (synced, so that the log never has a gap a power loss could
     /// open behind a later segment's records) and moves to the prepared one.
     private func cut() throws(FileIOError) {
+        // No later append in this segment will scrub what a failed write or rewind left past its end.
+        try scrub(from: offset(of: active.end))
         try sync()
         let preparer = next ?? SegmentPreparer(directory: directory, sequence: active.sequence + 1,
                                                size: configuration.segmentSize, io: io, inBackground: false)
@@ -165,6 +167,7 @@ final class LogWriter {
     private func scrub(from: Int64) throws(FileIOError) {
         guard let dirty = dirtyUntil, dirty > from else { return }
         let zeros = [UInt8](repeating: 0, count: Int(dirty - from))
+        unsynced = true
         try io.writeAll(fd, zeros, at: from, path: active.path)
     }
 }
