@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 @testable import SnapshotCore
 
@@ -310,5 +311,51 @@ import Testing
         #expect(try replayedStore() == engine.status.state)
         await engine.close()
         #expect(try replayedStore() == engine.status.state)
+    }
+
+    /// A checkpoint may finish while a tool reads the store (inspect, verify and convert read a
+    /// served store without its lock): between the reader's read of the file and its listing of
+    /// the log, or between the listing and the reading of the segments. It removes the segments
+    /// it covers, so the reader must not pair the old file with the log that is left.
+    @Test(arguments: [true, false])
+    func aCheckpointDuringARead(beforeListing: Bool) async throws {
+        let engine = try open()
+        try await churn(engine, 0..<40)
+        #expect(LogTesting.segmentNames(wal).count > 3)
+        let expected = engine.status.state
+        let checkpoint: @Sendable () -> Void = {
+            let done = DispatchSemaphore(value: 0)
+            engine.compact { _ in done.signal() }
+            done.wait()
+        }
+        let io = BetweenReads(before: beforeListing ? checkpoint : nil, after: beforeListing ? nil : checkpoint)
+        let (state, _, _) = try StoreReplayer(io: io).replay(path: path)
+        #expect(engine.status.compactions == 1)
+        #expect(state == expected)
+        await engine.close()
+    }
+}
+
+/// A reader's file layer that runs something once, just before or just after its first listing
+/// of a directory.
+final class BetweenReads: ForwardingFileIO {
+    let base: any FileIO = POSIXFileIO()
+    private let hooks: Mutex<(before: (@Sendable () -> Void)?, after: (@Sendable () -> Void)?)>
+
+    init(before: (@Sendable () -> Void)?, after: (@Sendable () -> Void)?) {
+        hooks = Mutex((before, after))
+    }
+
+    func contentsOfDirectory(_ path: String) throws(FileIOError) -> [String] {
+        hooks.withLock { hooks in
+            defer { hooks.before = nil }
+            return hooks.before
+        }?()
+        let names = try base.contentsOfDirectory(path)
+        hooks.withLock { hooks in
+            defer { hooks.after = nil }
+            return hooks.after
+        }?()
+        return names
     }
 }
