@@ -78,6 +78,27 @@ import Testing
         #expect(state == expected && report.isClean && report.logPosition == end)
     }
 
+    /// Buffered mode writes without a sync: what it wrote is in the page cache, which a kill
+    /// keeps, so recovery finds everything flushed (and the status shows only what was flushed).
+    @Test func aKillKeepsWhatBufferedModeWrote() async throws {
+        let io = LogFaultIO()
+        var configuration = configuration(io)
+        configuration.durability = .buffered
+        configuration.flushInterval = 0.02
+        let engine = try SnapshotEngine(path: path, configuration: configuration)
+        for i in 0..<60 {
+            let ack = try await engine.submit([join(member("n\(i)")), user(UInt64(i + 1))])
+            #expect(!ack.durable)
+        }
+        #expect(eventually { engine.status.state.lastEventClock == 60 })
+        let expected = engine.status.state
+        #expect(expected.aliveNodes.count == 60)
+        await kill(engine, io)
+        let reopened = try open()
+        #expect(reopened.status.state == expected && reopened.logReport.replayed == reopened.logReport.records)
+        await reopened.close()
+    }
+
     /// Submissions that a failed fdatasync refused are not in the recovered state, and nor is
     /// anything the failed write left.
     @Test func aFailedSyncLeavesNothingToRecover() async throws {
