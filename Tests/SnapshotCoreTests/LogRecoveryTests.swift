@@ -117,6 +117,24 @@ import Testing
         await reopened.close()
     }
 
+    /// A write that fails half way: the refused events are neither in the store a tool reads
+    /// meanwhile nor in what a recovery after a kill finds.
+    @Test func eventsRefusedByAFailedWriteAreNotReadBack() async throws {
+        let io = LogFaultIO()
+        let engine = try open(io)
+        _ = try await engine.submit([join(member("a"))])
+        io.failWrites(.half(ENOSPC))
+        await #expect(throws: SnapshotError.self) {
+            _ = try await engine.submit((0..<10).map { join(member("refused\($0)")) })
+        }
+        let expected = engine.status.state
+        #expect(try replayedStore() == expected)
+        await kill(engine, io)
+        let reopened = try open()
+        #expect(reopened.status.state.aliveNodes.keys.sorted() == ["a"])
+        await reopened.close()
+    }
+
     /// The same through the engine, for a write that fails half way (ENOSPC on a segment that
     /// could not be preallocated, EIO): the refused batch leaves whole records past the log's
     /// end; the next batch is bigger (the queue grew meanwhile) and cuts to a new segment. After

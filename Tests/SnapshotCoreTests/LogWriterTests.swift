@@ -192,6 +192,23 @@ import Testing
         log.close()
     }
 
+    /// A failed write takes its batch back at once, as a failed sync's rewind does: the whole
+    /// records it left past the end are zeros before the writer returns, so that no reader (a
+    /// tool on the served store, a recovery after a kill) finds records its submitters were told
+    /// failed.
+    @Test func aFailedWriteIsScrubbedAtOnce() throws {
+        let io = LogFaultIO()
+        let log = try LogTesting.writer(dir, io: io)
+        try log.append(LogTesting.batch(LogTesting.alive(0..<3)))
+        try log.sync()
+        io.failWrites(.half(ENOSPC))
+        #expect(throws: FileIOError.self) { try log.append(LogTesting.batch(LogTesting.alive(100..<120))) }
+        let (report, seen) = try LogTesting.read(dir)
+        #expect(LogTesting.labels(seen) == LogTesting.labels(LogTesting.alive(0..<3)))
+        #expect(!report.isDamaged && report.tornTails.isEmpty, "\(report)")
+        log.close()
+    }
+
     /// A failed fdatasync, then `rewind`: the batch's bytes are zeros at once, the next append
     /// overwrites them, and reading back finds exactly the acknowledged records.
     @Test func aFailedSyncIsRewoundToZerosAndOverwritten() throws {
