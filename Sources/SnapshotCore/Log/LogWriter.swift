@@ -4,7 +4,8 @@
 /// (the engine's writer); every call blocks on the disk.
 ///
 /// A write that fails leaves `end` where it was: the next append overwrites from there, and
-/// whatever the failed write may have left past it is overwritten with zeros first, so that a
+/// whatever the failed write may have left past it is overwritten with zeros at once (when that
+/// fails too, before the next append or cut), so that no reader finds records taken back and a
 /// half-written record never sits after a later valid one (where it would read as damage).
 final class LogWriter {
     struct Configuration: Sendable {
@@ -79,7 +80,12 @@ final class LogWriter {
         bytes.withUnsafeBytes { raw in
             do throws(FileIOError) { try io.writeAll(fd, raw, at: at, path: active.path) } catch { failure = error }
         }
-        if let failure { throw failure }
+        if let failure {
+            // Zeros over what it left, now (as a rewind does), so that nobody reads records of a
+            // batch its submitters are told failed; when even that fails, the next append does it.
+            if (try? scrub(from: at)) != nil { dirtyUntil = nil }
+            throw failure
+        }
         dirtyUntil = nil
         active.end += UInt64(bytes.count)
         return start
