@@ -137,13 +137,13 @@ import Testing
 
     /// The same through the engine, for a write that fails half way (ENOSPC on a segment that
     /// could not be preallocated, EIO): the refused batch leaves whole records past the log's
-    /// end; the next batch is bigger (the queue grew meanwhile) and cuts to a new segment. After
-    /// a kill, recovery must not find the refused events.
+    /// end, the zeros over them fail too; the next batch is bigger (the queue grew meanwhile)
+    /// and cuts to a new segment. After a kill, recovery must not find the refused events.
     @Test func eventsRefusedByAFailedWriteStayOutOfTheLogAcrossACut() async throws {
         let io = LogFaultIO()
         let engine = try open(io)
         _ = try await engine.submit([join(member("a"))])
-        io.failWrites(.half(ENOSPC))
+        io.failWrites(.half(ENOSPC), .fail(ENOSPC))  // and the zeros over it
         await #expect(throws: SnapshotError.self) {
             _ = try await engine.submit((0..<10).map { join(member("refused\($0)")) })
         }

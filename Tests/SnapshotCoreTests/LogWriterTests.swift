@@ -168,15 +168,16 @@ import Testing
     // MARK: - Failures
 
     /// A pwrite that takes half of a batch and then fails leaves whole records of it past the
-    /// log's end; the next (shorter) append zeros them before it writes, so that reading back
-    /// finds only what was written after, and no damage.
+    /// log's end; when the zeros written over them at once fail too, the next (shorter) append
+    /// writes them before its batch, so that reading back finds only what was written after,
+    /// and no damage.
     @Test func aHalfWrittenAppendIsScrubbedByTheNextOne() throws {
         let io = LogFaultIO()
         let log = try LogTesting.writer(dir, io: io)
         let a = LogTesting.batch(LogTesting.alive(0..<3))
         try log.append(a)
         try log.sync()
-        io.failWrites(.half(EIO))
+        io.failWrites(.half(EIO), .fail(EIO))  // and the zeros over it
         let failed = LogTesting.batch(LogTesting.alive(100..<120))
         #expect(throws: FileIOError.self) { try log.append(failed) }
         #expect(log.end == UInt64(a.count))
@@ -264,15 +265,15 @@ import Testing
     }
 
     /// A batch half written before a failure leaves whole records of it past the segment's
-    /// end. When the next batch does not fit and cuts to a new segment, the old one is sealed
-    /// with those records in it unless they are zeroed first: recovery would replay records
-    /// whose submitters were told the write failed.
+    /// end, and the zeros over them fail too. When the next batch does not fit and cuts to a
+    /// new segment, the old one is sealed with those records in it unless they are zeroed
+    /// first: recovery would replay records whose submitters were told the write failed.
     @Test func aFailedWriteBeforeACutLeavesNothingInTheSealedSegment() throws {
         let io = LogFaultIO()
         let log = try LogTesting.writer(dir, io: io, segmentSize: 1024)
         try log.append(LogTesting.batch(LogTesting.alive(0..<3)))
         try log.sync()
-        io.failWrites(.half(ENOSPC))
+        io.failWrites(.half(ENOSPC), .fail(ENOSPC))  // and the zeros over it
         #expect(throws: FileIOError.self) { try log.append(LogTesting.batch(LogTesting.alive(100..<110))) }
         let next = LogTesting.overflowing(log, segmentSize: 1024, from: 3)
         try log.append(LogTesting.batch(next))
@@ -285,9 +286,10 @@ import Testing
     }
 
     /// The cut's zeros are synced with the sealed segment even when nothing else is left to
-    /// sync: a failed write, then a sync of nothing new (an empty submission) that makes what
-    /// the write left durable, then a cut. A power loss after it (every disk a page cache can
-    /// leave, `PageCacheFileSystem`) finds only the records acknowledged.
+    /// sync: a failed write (its zeros failing too), then a sync of nothing new (an empty
+    /// submission) that makes what the write left durable, then a cut. A power loss after it
+    /// (every disk a page cache can leave, `PageCacheFileSystem`) finds only the records
+    /// acknowledged.
     @Test func theCutsZerosAreDurable() throws {
         for seed: UInt64 in 1...4 {
             let fs = PageCacheFileSystem(crash: .init(at: .max, seed: seed, images: 8))
@@ -296,7 +298,7 @@ import Testing
             let log = try LogTesting.writer("/wal", io: io, segmentSize: 1024)
             try log.append(LogTesting.batch(LogTesting.alive(0..<3)))
             try log.sync()
-            io.failWrites(.half(EIO))
+            io.failWrites(.half(EIO), .fail(EIO))  // and the zeros over it
             #expect(throws: FileIOError.self) { try log.append(LogTesting.batch(LogTesting.alive(100..<110))) }
             try log.sync()
             let next = LogTesting.overflowing(log, segmentSize: 1024, from: 3)
