@@ -328,6 +328,33 @@ import Testing
         #expect(LogTesting.names(dir) == ["snapshot", "wal"])
     }
 
+    /// A checkpoint removes the sealed segments it covers, listed when it starts. One sealed
+    /// while it runs (the next batch did not fit) ends exactly at its position: it must stay
+    /// the log's until a later checkpoint removes it. Forgotten with the others, its file stays
+    /// behind for the life of the process, and a clean close leaves it too.
+    @Test func aSegmentSealedWhileACheckpointRunsIsRemovedLater() async throws {
+        let gate = CompactionGate(base: POSIXFileIO())
+        let engine = try open(gate)
+        for i in 0..<20 { _ = try await engine.submit([join(member("n\(i)"))]) }
+        let answered = Mutex<Result<CompactionResult, SnapshotError>?>(nil)
+        engine.compact { result in
+            answered.withLock { $0 = result }
+            gate.poke()
+        }
+        #expect(gate.waitForCompactor(unless: { answered.withLock { $0 != nil } }))
+        let position = engine.status.logPosition
+        // 978 bytes: does not fit in what is left of segment 1, which is sealed ending at the
+        // checkpoint's position.
+        _ = try await engine.submit((0..<26).map { join(member("later\($0)")) })
+        #expect(engine.status.logPosition > position && LogTesting.segmentNames(wal).count == 3)
+        gate.release()
+        #expect(eventually { answered.withLock { $0 != nil } && engine.status.compactions == 1 })
+        #expect(engine.status.checkpointPosition == position)
+        gate.openForGood()
+        await engine.close()
+        #expect(LogTesting.names(wal).isEmpty)
+    }
+
     // MARK: - Reading a live store
 
     /// `StoreReplayer` (what inspect, verify and convert use) on a store being served gives the
