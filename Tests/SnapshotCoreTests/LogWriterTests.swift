@@ -107,11 +107,11 @@ import Testing
         #expect(log.sealedSegments(before: .max) == log.sealed)
         let bytes = log.bytes
         #expect(bytes == log.end - 1000)
-        log.forget(before: ends[0] - 1)
+        log.forget(log.sealedSegments(before: ends[0] - 1))
         #expect(log.sealed.count == ends.count)
-        log.forget(before: ends[0])
+        log.forget(log.sealedSegments(before: ends[0]))
         #expect(log.sealed.map(\.end) == Array(ends.dropFirst()) && log.bytes == log.end - ends[0])
-        log.forget(before: .max)
+        log.forget(log.sealedSegments(before: .max))
         #expect(log.sealed.isEmpty && log.bytes == log.end - log.active.base)
         // Forgetting removes nothing: the checkpoint removes the files.
         #expect(LogTesting.segmentNames(dir).count == ends.count + 2)

@@ -116,10 +116,11 @@ final class LogWriter {
         Array(sealed.prefix { $0.end <= position })
     }
 
-    /// Forgets the sealed segments before `position`: a durable checkpoint covers them (and
-    /// removed their files, off this thread).
-    func forget(before position: UInt64) {
-        sealed.removeFirst(sealed.prefix { $0.end <= position }.count)
+    /// Forgets `segments`: a durable checkpoint covers them and removed their files (off this
+    /// thread). Only those it listed when it started: a segment sealed while it ran may end at
+    /// its position too, and its file is still there.
+    func forget(_ segments: [LogSegment]) {
+        sealed.removeAll { segments.contains($0) }
     }
 
     /// Closes the active segment and drops the one prepared.
