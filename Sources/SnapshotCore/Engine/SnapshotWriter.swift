@@ -383,7 +383,7 @@ final class SnapshotWriter: @unchecked Sendable {
         case .success(let written):
             fileBytes = written.size
             checkpointPosition = running.position
-            log.forget(before: running.position)
+            log.forget(running.covered)
             checkpoints += 1
             stateAheadOfLog = false
             checkpointRequested = false

@@ -4,7 +4,8 @@
 /// (the engine's writer); every call blocks on the disk.
 ///
 /// A write that fails leaves `end` where it was: the next append overwrites from there, and
-/// whatever the failed write may have left past it is overwritten with zeros first, so that a
+/// whatever the failed write may have left past it is overwritten with zeros at once (when that
+/// fails too, before the next append or cut), so that no reader finds records taken back and a
 /// half-written record never sits after a later valid one (where it would read as damage).
 final class LogWriter {
     struct Configuration: Sendable {
@@ -79,7 +80,12 @@ final class LogWriter {
         bytes.withUnsafeBytes { raw in
             do throws(FileIOError) { try io.writeAll(fd, raw, at: at, path: active.path) } catch { failure = error }
         }
-        if let failure { throw failure }
+        if let failure {
+            // Zeros over what it left, now (as a rewind does), so that nobody reads records of a
+            // batch its submitters are told failed; when even that fails, the next append does it.
+            if (try? scrub(from: at)) != nil { dirtyUntil = nil }
+            throw failure
+        }
         dirtyUntil = nil
         active.end += UInt64(bytes.count)
         return start
@@ -110,10 +116,11 @@ final class LogWriter {
         Array(sealed.prefix { $0.end <= position })
     }
 
-    /// Forgets the sealed segments before `position`: a durable checkpoint covers them (and
-    /// removed their files, off this thread).
-    func forget(before position: UInt64) {
-        sealed.removeFirst(sealed.prefix { $0.end <= position }.count)
+    /// Forgets `segments`: a durable checkpoint covers them and removed their files (off this
+    /// thread). Only those it listed when it started: a segment sealed while it ran may end at
+    /// its position too, and its file is still there.
+    func forget(_ segments: [LogSegment]) {
+        sealed.removeAll { segments.contains($0) }
     }
 
     /// Closes the active segment and drops the one prepared.
@@ -137,6 +144,8 @@ final class LogWriter {
     /// Seals the active segment (synced, so that the log never has a gap a power loss could
     /// open behind a later segment's records) and moves to the prepared one.
     private func cut() throws(FileIOError) {
+        // No later append in this segment will scrub what a failed write or rewind left past its end.
+        try scrub(from: offset(of: active.end))
         try sync()
         let preparer = next ?? SegmentPreparer(directory: directory, sequence: active.sequence + 1,
                                                size: configuration.segmentSize, io: io, inBackground: false)
@@ -165,6 +174,7 @@ final class LogWriter {
     private func scrub(from: Int64) throws(FileIOError) {
         guard let dirty = dirtyUntil, dirty > from else { return }
         let zeros = [UInt8](repeating: 0, count: Int(dirty - from))
+        unsynced = true
         try io.writeAll(fd, zeros, at: from, path: active.path)
     }
 }

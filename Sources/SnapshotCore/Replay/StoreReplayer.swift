@@ -1,3 +1,5 @@
+import Glibc
+
 /// Reads a snapshot as its engine would recover it, changing nothing: the snapshot file (the
 /// last checkpoint), then the write-ahead log's records after the position it covers. For tools
 /// and tests that look at a store, served or at rest; the engine's open does the same and then
@@ -18,15 +20,29 @@ public struct StoreReplayer {
     }
 
     /// The state, what replaying the file found, and what reading the log found.
+    ///
+    /// A served store may be checkpointed meanwhile: the new file is renamed in, then the segments
+    /// it covers are removed. The old file with what is left of the log would miss records, so
+    /// the store is read again when the file's position moved during the read, or a segment
+    /// went between the listing and its read (up to 10 reads; the last one is kept as it is).
     public func replay(path: String, logDirectory: String? = nil) throws(SnapshotFileError) -> (SnapshotState, ReplayReport, LogReport) {
-        var (state, report) = try SnapshotReplayer(io: io, rejoinAfterLeave: rejoinAfterLeave).replay(path: path)
+        let file = SnapshotReplayer(io: io, rejoinAfterLeave: rejoinAfterLeave)
         let reader = LogReader(directory: logDirectory ?? Self.defaultLogDirectory(for: path), io: io, preservesDamage: false)
-        do throws(FileIOError) {
-            let log = try reader.replay(snapshot: SnapshotWriter.snapshotID, after: report.logPosition ?? 0,
+        let attempts = 10
+        var attempt = 0
+        while true {
+            attempt += 1
+            var (state, report) = try file.replay(path: path)
+            let log: LogReport
+            do throws(FileIOError) {
+                log = try reader.replay(snapshot: SnapshotWriter.snapshotID, after: report.logPosition ?? 0,
                                         onto: &state, rejoinAfterLeave: rejoinAfterLeave)
+            } catch {
+                if error.code == ENOENT && attempt < attempts { continue }
+                throw .io(error)
+            }
+            if attempt < attempts, try file.replay(path: path).1.logPosition != report.logPosition { continue }
             return (state, report, log)
-        } catch {
-            throw .io(error)
         }
     }
 }
