@@ -174,7 +174,7 @@ enum LogTesting {
     static func read(_ directory: String, io: any FileIO = POSIXFileIO(),
                      preservesDamage: Bool = false) throws -> (LogReport, [(position: UInt64, snapshot: UInt32, record: SnapshotRecord)]) {
         var seen: [(position: UInt64, snapshot: UInt32, record: SnapshotRecord)] = []
-        let report = try LogReader(directory: directory, io: io, preservesDamage: preservesDamage).read { seen.append(($0, $1, $2)) }
+        let report = try LogReader(directory: directory, io: io, preservesDamage: preservesDamage).read { seen.append(($0, $1, $2.record)) }
         return (report, seen)
     }
 
