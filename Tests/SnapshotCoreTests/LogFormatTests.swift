@@ -86,6 +86,28 @@ import TestSupport
         #expect(empty.damaged.isEmpty && empty.base == nil)
     }
 
+    /// A segment's first write (its header, then its first batch) cut inside the header: in the
+    /// preallocated zeros, nothing after the header's bytes. No record can be in it: a torn
+    /// tail, not damage, whatever the cut left of the header (a prefix, or garbage to its length).
+    @Test func aFirstWriteCutInsideTheHeaderIsATornTail() {
+        var header: [UInt8] = []
+        LogFormat.header(base: 4096, into: &header)
+        for length in 1..<LogFormat.headerSize {
+            for filler in [UInt8(0), 0x5A] {
+                var bytes = Array(header.prefix(length)) + [UInt8](repeating: filler, count: LogFormat.headerSize - length)
+                bytes += [UInt8](repeating: 0, count: 4096)
+                let (report, seen) = Self.decode(bytes)
+                let written = filler == 0 ? bytes.prefix(length).lastIndex { $0 != 0 }.map { $0 + 1 } ?? 0 : LogFormat.headerSize
+                #expect(seen.isEmpty && report.damaged.isEmpty && report.base == nil, "cut at \(length), filler \(filler)")
+                #expect(report.tornTail == written && report.validEnd == 0, "cut at \(length), filler \(filler): \(report)")
+            }
+        }
+        // A header damaged in front of records is damage still (the records are not lost silently).
+        var (bytes, _) = Self.segment()
+        bytes[5] ^= 0x01
+        #expect(Self.decode(bytes).0.damaged == [.init(offset: 0, length: bytes.count)])
+    }
+
     /// A preallocated segment nobody wrote into yet: unwritten, clean.
     @Test func aFreshPreallocatedSegmentIsEmpty() {
         var bytes: [UInt8] = []

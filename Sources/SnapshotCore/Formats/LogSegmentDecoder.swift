@@ -41,8 +41,16 @@ public struct LogSegmentDecoder {
     func decodeViews(_ segment: UnsafeRawBufferPointer, _ visit: (UInt64, UInt32, RecordView) -> Void) -> Report {
         var report = Report()
         guard let base = LogFormat.base(ofHeader: segment) else {
-            report.damaged = segment.isEmpty ? [] : [Damage(offset: 0, length: segment.count)]
             report.writtenEnd = segment.count
+            if Self.endOfNonZero(segment, notBefore: 0) <= LogFormat.headerSize {
+                // Nothing past the header's bytes: the segment's first write (its header, then its
+                // first records) cut short. No record can be in it: a torn tail, not damage.
+                report.validEnd = 0
+                report.tornTail = Self.endOfNonZero(segment, notBefore: 0)
+                report.writtenEnd = report.tornTail
+            } else if !segment.isEmpty {
+                report.damaged = [Damage(offset: 0, length: segment.count)]
+            }
             return report
         }
         report.base = base
