@@ -52,7 +52,7 @@ final class Checkpoint: Sendable {
             done()
         }
         if inBackground {
-            BackgroundThread.start(name: "snapshot-checkpoint", work)
+            BackgroundThread.start(name: "snapshot-checkpoint", priority: .idle, work)
         } else {
             work()
         }

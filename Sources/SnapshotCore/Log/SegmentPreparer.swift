@@ -34,7 +34,7 @@ final class SegmentPreparer: Sendable {
             done.signal()
         }
         if inBackground {
-            BackgroundThread.start(name: "snapshot-log-segment", work)
+            BackgroundThread.start(name: "snapshot-log-segment", priority: .low, work)
         } else {
             work()
         }
