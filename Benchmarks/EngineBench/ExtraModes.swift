@@ -11,8 +11,9 @@ import Synchronization
 /// It returns nil (and does nothing) unless the first argument is one of:
 ///
 ///   --write-file PATH --format v1|v2 [--records N]
-///       writes the replay bench's file (joins over 5,000 names, every tenth failed, a clock
-///       record every 100) to PATH, so Go serf and the engine can replay the same v1 file
+///       writes the replay bench's file (the records of N events: joins over 5,000 names, every
+///       tenth failed, a clock record every 100) to PATH, so Go serf and the engine can replay
+///       the same v1 file
 ///   --replay-file PATH [--runs N]
 ///       replays PATH with the engine's replayer (as the engine opens a file), one JSON line a run
 ///   --compaction-stall [--nodes N] [--compactions K] [--mode fsync|buffered] [--in-flight N] [--dir DIR]
@@ -43,8 +44,8 @@ enum ExtraModes {
                 guard let format = SnapshotFormat(rawValue: values["--format"] ?? "v1") else { return usage("--format must be v1 or v2") }
                 let records = Int(values["--records"] ?? "") ?? 1_000_000
                 try? FileManager.default.removeItem(atPath: path)
-                try ReplayBench.makeFile(path, format: format, count: records)
-                print("{\"path\":\"\(path)\",\"format\":\"\(format.rawValue)\",\"records_written\":\(records)}")
+                let written = try ReplayBench.makeFile(path, format: format, count: records)
+                print("{\"path\":\"\(path)\",\"format\":\"\(format.rawValue)\",\"events\":\(records),\"records_written\":\(written)}")
             } else if let path = values["--replay-file"] {
                 let runs = Int(values["--runs"] ?? "") ?? 1
                 for _ in 0..<max(runs, 1) {
