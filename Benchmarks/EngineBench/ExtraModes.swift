@@ -24,9 +24,12 @@ import Synchronization
 ///       under LD_PRELOAD=alloccount.so (Benchmarks/tools): heap allocations counted around
 ///       the throughput loop (engine open, submissions, completions, close; events are built
 ///       before), for N/5 and N events: the difference over 4N/5 is allocations per event.
+///   --recovery-store DIR [--records N] [--checkpoint-nodes K] [--go-file PATH]
+///   --recovery-open PATH [--runs R]
+///       recovery from a checkpoint and a log against Go serf's replay (RecoveryBench.swift)
 enum ExtraModes {
     static func main(_ arguments: [String]) -> Int32? {
-        guard arguments.count > 1, ["--write-file", "--replay-file", "--compaction-stall", "--alloc-count"].contains(arguments[1]) else {
+        guard arguments.count > 1, ["--write-file", "--replay-file", "--compaction-stall", "--alloc-count", "--recovery-store", "--recovery-open"].contains(arguments[1]) else {
             return nil
         }
         var values: [String: String] = [:]
@@ -55,6 +58,12 @@ enum ExtraModes {
                     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                     print("{\"impl\":\"snapshotd\",\"format\":\"\(report.format.rawValue)\",\"records\":\(report.records),\"seconds\":\(seconds),\"records_per_second\":\(Int(Double(report.records) / seconds)),\"alive_nodes\":\(state.aliveNodes.count),\"clean\":\(report.isClean)}")
                 }
+            } else if let dir = values["--recovery-store"] {
+                try RecoveryBench.makeStore(dir: dir, records: Int(values["--records"] ?? "") ?? 1_000_000,
+                                            checkpointNodes: Int(values["--checkpoint-nodes"] ?? "") ?? 100_000,
+                                            goFile: values["--go-file"])
+            } else if let path = values["--recovery-open"] {
+                try RecoveryBench.open(path: path, runs: Int(values["--runs"] ?? "") ?? 1)
             } else if values["--alloc-count"] != nil {
                 return try AllocCount.run(values)
             } else {
