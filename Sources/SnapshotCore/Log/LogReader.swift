@@ -48,7 +48,7 @@ struct LogReader {
                 throw FileIOError("mmap", path, code: EIO)
             }
             defer { io.unmap(bytes) }
-            if !bytes.contains(where: { $0 != 0 }) {
+            if bytes.isAllZeros {
                 report.unused.append(path)
                 continue
             }
