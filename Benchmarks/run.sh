@@ -34,6 +34,8 @@
 #   BENCH_ALLOC_EVENTS [100000]
 #   BENCH_SECTIONS [engine replay recovery stall checkpoint http ndjson latency segsync overload allocs]
 #   BENCH_SKIP_BUILD=1 (reuse the binaries)  BENCH_NO_INSTALL=1  BENCH_WORK [.build/bench]
+#   BENCH_LOCK_HELD=1 (the caller holds /tmp/swift-build.lock for the whole run, as
+#   `flock /tmp/swift-build.lock env BENCH_LOCK_HELD=1 make bench`: the builds do not take it again)
 #   BENCH_ENGINE_BENCH (another snapshot-bench binary, e.g. one built with the ExtraModes hook)
 #   BENCH_OUT [BENCHMARKS.md]
 set -Eeuo pipefail
@@ -133,7 +135,11 @@ for tool in swift go wrk nginx cc python3 curl flock; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (Benchmarks/install-deps.sh installs the Debian ones)"
 done
 
-swift_build() { flock /tmp/swift-build.lock swift build "$@"; }
+# Builds take /tmp/swift-build.lock (shared with other builds on this machine), unless the
+# caller holds it already for the whole run (BENCH_LOCK_HELD=1: a second flock would wait forever).
+swift_build() {
+    if [ "${BENCH_LOCK_HELD:-0}" = 1 ]; then swift build "$@"; else flock /tmp/swift-build.lock swift build "$@"; fi
+}
 TB=$(date +%s)
 HB_DIR="$BENCH/HummingbirdPeer"
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
