@@ -62,7 +62,7 @@ test-container: deps
 test-docker:
 	bash Tests/Container/docker-test.sh
 
-## Performance figures into BENCHMARKS.md: every comparison of issue 5, interleaved, medians
+## Performance figures into BENCHMARKS.md: every comparison of issues 5 and 12, interleaved, medians
 ## of 3 runs (Benchmarks/run.sh; installs its Debian peers; BENCH_QUICK=1 for a short trial).
 .PHONY: bench
 bench:

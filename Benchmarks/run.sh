@@ -6,10 +6,16 @@
 # (Go serf 0.9.4) and three small C tools, then runs, in order:
 #   engine      in-process events/s: Swift buffered, Go serf, Swift fsync (user, member)
 #   replay      the same 1M-record v1 file: Go serf, snapshotd v1, snapshotd v2
-#   stall       completion gaps during compaction of 100k alive nodes (fsync, buffered)
+#   recovery    SnapshotEngine(path:) on a checkpoint + a 1M-event log, against Go serf
+#               replaying the same records as one v1 file (checkpoints of 5k and 100k nodes)
+#   stall       completion gaps during compaction (a checkpoint) of 100k alive nodes (fsync, buffered)
+#   checkpoint  wrk -c16 durable one-event POSTs, 100k alive nodes: checkpoints back to back
+#               (POST /v1/compact in a loop) against none: p99.9 and max
 #   http        wrk, one event per POST, -c8 and -c64: snapshotd (fsync), nginx, Hummingbird
 #   ndjson      wrk, 1,000-event NDJSON POSTs, -c8: snapshotd (fsync)
 #   latency     20k requests/s open loop (ratecli) against snapshotd, and the fsync floor
+#   segsync     fdatasync after a 64-byte append: preallocated (posix_fallocate, as the log's
+#               segments), growing, and written-zeros files; idle and under wrk -c16 on snapshotd
 #   overload    60 s of overloadcli (256 connections) against a slowed disk: RSS, 503s, last acknowledged joins on disk
 #   allocs      heap allocations per event (alloccount.so): engine, HTTP single and NDJSON
 #
@@ -22,8 +28,14 @@
 #   BENCH_OVERLOAD_CONNS [256]  BENCH_OVERLOAD_NAMES [20 a connection]  BENCH_OVERLOAD_DELAY_MS [5]
 #   BENCH_OVERLOAD_ARGS [--queue-wait 0.05 --queue-capacity 16] (so that 503s happen: a request
 #   parks about CONNS / capacity × delay = 80 ms, more than the 50 ms it may wait)
-#   BENCH_ALLOC_EVENTS [100000]  BENCH_SECTIONS [engine replay stall http ndjson latency overload allocs]
+#   BENCH_RECOVERY_RECORDS [1000000 events]  BENCH_RECOVERY_NODES ["5000 100000": checkpoint sizes]
+#   BENCH_CKPT_NODES [100000]  BENCH_CKPT_SECONDS [10]  BENCH_CKPT_CONNS [16]
+#   BENCH_SEGSYNC_COUNT [2000]  BENCH_SEGSYNC_BYTES [64]  BENCH_SEGSYNC_CONNS [16]
+#   BENCH_ALLOC_EVENTS [100000]
+#   BENCH_SECTIONS [engine replay recovery stall checkpoint http ndjson latency segsync overload allocs]
 #   BENCH_SKIP_BUILD=1 (reuse the binaries)  BENCH_NO_INSTALL=1  BENCH_WORK [.build/bench]
+#   BENCH_LOCK_HELD=1 (the caller holds /tmp/swift-build.lock for the whole run, as
+#   `flock /tmp/swift-build.lock env BENCH_LOCK_HELD=1 make bench`: the builds do not take it again)
 #   BENCH_ENGINE_BENCH (another snapshot-bench binary, e.g. one built with the ExtraModes hook)
 #   BENCH_OUT [BENCHMARKS.md]
 set -Eeuo pipefail
@@ -57,7 +69,15 @@ OVERLOAD_NAMES=${BENCH_OVERLOAD_NAMES:-20}
 OVERLOAD_DELAY_MS=${BENCH_OVERLOAD_DELAY_MS:-5}
 OVERLOAD_ARGS=${BENCH_OVERLOAD_ARGS:---queue-wait 0.05 --queue-capacity 16}
 ALLOC_EVENTS=${BENCH_ALLOC_EVENTS:-$(q 100000 20000)}
-SECTIONS=${BENCH_SECTIONS:-engine replay stall http ndjson latency overload allocs}
+RECOVERY_RECORDS=${BENCH_RECOVERY_RECORDS:-$(q 1000000 200000)}
+RECOVERY_NODES=${BENCH_RECOVERY_NODES:-5000 100000}
+CKPT_NODES=${BENCH_CKPT_NODES:-100000}
+CKPT_SECONDS=${BENCH_CKPT_SECONDS:-$(q 10 3)}
+CKPT_CONNS=${BENCH_CKPT_CONNS:-16}
+SEGSYNC_COUNT=${BENCH_SEGSYNC_COUNT:-2000}
+SEGSYNC_BYTES=${BENCH_SEGSYNC_BYTES:-64}
+SEGSYNC_CONNS=${BENCH_SEGSYNC_CONNS:-16}
+SECTIONS=${BENCH_SECTIONS:-engine replay recovery stall checkpoint http ndjson latency segsync overload allocs}
 WORK=${BENCH_WORK:-$ROOT/.build/bench}
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 
@@ -115,7 +135,11 @@ for tool in swift go wrk nginx cc python3 curl flock; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (Benchmarks/install-deps.sh installs the Debian ones)"
 done
 
-swift_build() { flock /tmp/swift-build.lock swift build "$@"; }
+# Builds take /tmp/swift-build.lock (shared with other builds on this machine), unless the
+# caller holds it already for the whole run (BENCH_LOCK_HELD=1: a second flock would wait forever).
+swift_build() {
+    if [ "${BENCH_LOCK_HELD:-0}" = 1 ]; then swift build "$@"; else flock /tmp/swift-build.lock swift build "$@"; fi
+}
 TB=$(date +%s)
 HB_DIR="$BENCH/HummingbirdPeer"
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
@@ -299,6 +323,34 @@ if want replay; then
     fi
 fi
 
+# ------------------------------------------------------------------ recovery: checkpoint + log
+if want recovery; then
+    if [ $EXTRA = 1 ]; then
+        log "recovery: checkpoints of $RECOVERY_NODES alive nodes + a log of $RECOVERY_RECORDS events: SnapshotEngine(path:) against Go serf on the same records as v1; $ENGINE_RUNS runs"
+        for nodes in $RECOVERY_NODES; do
+            store="$WORK/tmp/recovery-$nodes"
+            note recovery-store "$ENGINE_BENCH" --recovery-store "$store" --records "$RECOVERY_RECORDS" --checkpoint-nodes "$nodes" --go-file "$store.v1"
+            "$ENGINE_BENCH" --recovery-store "$store" --records "$RECOVERY_RECORDS" --checkpoint-nodes "$nodes" --go-file "$store.v1" |
+                record "recovery.store.$nodes" 1
+            # Go serf must accept the v1 file (a read of the whole thing, untimed) before we time it.
+            "$GOSNAP" read "$store.v1" >/dev/null 2>"$WORK/logs/gosnap-read-recovery.log" || die "Go serf cannot read $store.v1"
+        done
+        sync
+        for run in $(seq "$ENGINE_RUNS"); do
+            for nodes in $RECOVERY_NODES; do
+                store="$WORK/tmp/recovery-$nodes"
+                note recovery-go "$GOSNAP" bench replay "$store.v1"
+                "$GOSNAP" bench replay "$store.v1" | record "recovery.go.$nodes" "$run"
+                note recovery-open "$ENGINE_BENCH" --recovery-open "$store/snapshot"
+                "$ENGINE_BENCH" --recovery-open "$store/snapshot" | record "recovery.swift.$nodes" "$run"
+            done
+        done
+        for nodes in $RECOVERY_NODES; do rm -rf "$WORK/tmp/recovery-$nodes" "$WORK/tmp/recovery-$nodes.v1"; done
+    else
+        SKIPPED+=("recovery: $EXTRA_MISSING")
+    fi
+fi
+
 # ------------------------------------------------------------------ compaction stall
 if want stall; then
     if [ $EXTRA = 1 ]; then
@@ -318,6 +370,46 @@ if want stall; then
     else
         SKIPPED+=("compaction stall: $EXTRA_MISSING")
     fi
+fi
+
+# ------------------------------------------------------------------ tail latency under checkpoints
+if want checkpoint; then
+    log "checkpoint tail latency: $CKPT_NODES alive nodes, wrk -t$WRK_THREADS -c$CKPT_CONNS ${CKPT_SECONDS}s one-event POSTs, without and with checkpoints back to back; $RUNS runs"
+    P=$(port)
+    # No checkpoint but the ones the loop asks for: the runs without have none at all.
+    start_snapshotd checkpoint "$P" --min-compact-size 1099511627776
+    PID=$SERVER_PID
+    note populate python3 "$BENCH/bench.py" populate "$P" "$CKPT_NODES" 1000
+    python3 "$BENCH/bench.py" populate "$P" "$CKPT_NODES" 1000 || die "populating $CKPT_NODES nodes failed"
+    BENCH_BODY="$ONE" wrk -t1 -c"$CKPT_CONNS" -d1s -s "$BENCH/wrk/post.lua" "http://127.0.0.1:$P/" >/dev/null 2>&1 || die "warm-up failed"
+    loop_seconds=$(python3 -c "print($CKPT_SECONDS + 0.5)")
+    for run in $(seq "$RUNS"); do
+        for phase in quiet busy; do
+            curl -sf "http://127.0.0.1:$P/metrics" >"$WORK/logs/ckpt-metrics-before.txt"
+            LOOP=
+            if [ $phase = busy ]; then
+                note compact-loop python3 "$BENCH/bench.py" compact-loop "$P" "$loop_seconds"
+                python3 "$BENCH/bench.py" compact-loop "$P" "$loop_seconds" >"$WORK/logs/ckpt-loop-$run.json" &
+                LOOP=$!
+                PIDS+=("$LOOP")
+                sleep 0.2  # the first checkpoint is under way when the load starts
+            fi
+            note wrk-checkpoint BENCH_BODY="$ONE" BENCH_CTYPE=application/json wrk -t"$WRK_THREADS" -c"$CKPT_CONNS" -d"${CKPT_SECONDS}s" -s "$BENCH/wrk/post.lua" "http://127.0.0.1:$P/"
+            BENCH_BODY="$ONE" BENCH_CTYPE=application/json wrk -t"$WRK_THREADS" -c"$CKPT_CONNS" -d"${CKPT_SECONDS}s" -s "$BENCH/wrk/post.lua" \
+                "http://127.0.0.1:$P/" >"$WORK/logs/wrk-ckpt-$phase-$run.txt" 2>&1 || die "wrk failed (checkpoint $phase)"
+            if [ -n "$LOOP" ]; then
+                wait "$LOOP" || die "the checkpoint loop failed"
+                stop_server "$LOOP"
+            fi
+            curl -sf "http://127.0.0.1:$P/metrics" >"$WORK/logs/ckpt-metrics-after.txt"
+            before=$(python3 "$BENCH/bench.py" metric "$WORK/logs/ckpt-metrics-before.txt" snapshotd_compactions_total)
+            after=$(python3 "$BENCH/bench.py" metric "$WORK/logs/ckpt-metrics-after.txt" snapshotd_compactions_total)
+            record "ckpt.$phase" "$run" "{\"checkpoints_during\": $(python3 -c "print(int(float($after) - float($before)))")}" \
+                <"$WORK/logs/wrk-ckpt-$phase-$run.txt"
+            if [ $phase = busy ]; then record ckpt.loop "$run" <"$WORK/logs/ckpt-loop-$run.json"; fi
+        done
+    done
+    stop_server "$PID"
 fi
 
 # ------------------------------------------------------------------ HTTP, one event per POST
@@ -381,6 +473,38 @@ if want latency; then
         done
     done
     stop_server "$PID_NGINX"
+    stop_server "$PID"
+fi
+
+# ------------------------------------------------------------------ fdatasync: preallocated vs growing
+if want segsync; then
+    log "fdatasync after a $SEGSYNC_BYTES-byte append: growing, preallocated (posix_fallocate) and written-zeros files, $SEGSYNC_COUNT each, idle and under wrk -c$SEGSYNC_CONNS on snapshotd; $RUNS runs"
+    mkdir -p "$WORK/tmp/segsync"
+    P=$(port); start_snapshotd segsync "$P"; PID=$SERVER_PID
+    modes=(grow prealloc zeroed)
+    for run in $(seq "$RUNS"); do
+        k=$(( (run - 1) % ${#modes[@]} ))
+        order=("${modes[@]:$k}" "${modes[@]:0:$k}")  # a different mode first in each run
+        for load in idle load; do
+            WRK_PID=
+            if [ $load = load ]; then
+                note wrk-segsync BENCH_BODY="$ONE" BENCH_CTYPE=application/json wrk -t"$WRK_THREADS" -c"$SEGSYNC_CONNS" -d600s -s "$BENCH/wrk/post.lua" "http://127.0.0.1:$P/" "(stopped once the measurements are done)"
+                BENCH_BODY="$ONE" BENCH_CTYPE=application/json wrk -t"$WRK_THREADS" -c"$SEGSYNC_CONNS" -d600s -s "$BENCH/wrk/post.lua" \
+                    "http://127.0.0.1:$P/" >"$WORK/logs/wrk-segsync-$run.txt" 2>&1 &
+                WRK_PID=$!
+                PIDS+=("$WRK_PID")
+                sleep 1
+            fi
+            for mode in "${order[@]}"; do
+                note "fsyncfloor-$mode" "$WORK/bin/fsyncfloor" "$WORK/tmp/segsync" "$SEGSYNC_COUNT" "$SEGSYNC_BYTES" "$mode"
+                "$WORK/bin/fsyncfloor" "$WORK/tmp/segsync" "$SEGSYNC_COUNT" "$SEGSYNC_BYTES" "$mode" | record "segsync.$load.$mode" "$run"
+            done
+            if [ -n "$WRK_PID" ]; then
+                kill -0 "$WRK_PID" 2>/dev/null || die "the load (wrk) ended before the measurements did: $(tail -3 "$WORK/logs/wrk-segsync-$run.txt")"
+                stop_server "$WRK_PID"
+            fi
+        done
+    done
     stop_server "$PID"
 fi
 
@@ -511,13 +635,24 @@ meta = {
     "engine_inflight": $ENGINE_INFLIGHT,
     "engine_fsync_inflight": $ENGINE_FSYNC_INFLIGHT,
     "replay_records": $REPLAY_RECORDS,
+    "recovery_records": $RECOVERY_RECORDS,
+    "recovery_nodes": "$RECOVERY_NODES",
+    "ckpt_nodes": $CKPT_NODES,
+    "ckpt_conns": $CKPT_CONNS,
+    "ckpt_seconds": $CKPT_SECONDS,
+    "segsync_count": $SEGSYNC_COUNT,
+    "segsync_bytes": $SEGSYNC_BYTES,
+    "segsync_conns": $SEGSYNC_CONNS,
     "extra_missing": "$( [ $EXTRA = 1 ] && echo n/a || echo "$EXTRA_MISSING" )",
     "skipped": $skipped_json,
     "commands_file": "$COMMANDS",
     "method": [
         "Engine: snapshot-bench builds $ENGINE_EVENTS events first (user: rising ltime; member: joins over 5,000 names, every tenth a failure, ltime i+1), then keeps $ENGINE_INFLIGHT submissions of $ENGINE_BATCH event(s) outstanding (fsync mode: $ENGINE_FSYNC_INFLIGHT, the events Go serf\'s snapshotter holds in its channel, eventChSize; and $ENGINE_INFLIGHT, reported) until all complete and the engine is closed. Go: gosnap bench feeds the same mix to serf.NewSnapshotter (minCompactSize huge), paced so teeStream never drops (sends only while len(inCh)+len(streamCh)+2 <= 2048), clock stopped after Wait() (final flush + fsync); the lines written are counted to prove nothing was dropped. Go witnesses the member clock in the producer, and writes a clock line only when its clock moved since the last one; snapshotd writes one per member event.",
-        "Replay: the engine bench writes a $REPLAY_RECORDS-record file (joins over 5,000 names, every tenth failed, a clock every 100) as v1 and as v2; Go serf replays the v1 file (time of serf.NewSnapshotter on a fresh copy), snapshotd's replayer both (as the engine opens a file, mmap). Page cache warm for all.",
-        "Stall: $STALL_NODES alive nodes, then $ENGINE_INFLIGHT single-event submissions kept outstanding (joins/failures over the alive set); 3 compactions a run via engine.compact(); every completion is timestamped; the figure is the longest gap between consecutive completions overlapping a compaction, beside the same measure outside.",
+        "Replay: the engine bench writes the records of $REPLAY_RECORDS events (joins over 5,000 names, every tenth failed, a clock every 100: the records the engine\'s writer makes of them, encoded straight into the file; run through an engine, a clean close would leave only its checkpoint) as v1 and as v2; Go serf replays the v1 file (time of serf.NewSnapshotter on a fresh copy), snapshotd\'s replayer both (as the engine opens a file, mmap). Page cache warm for all.",
+        "Recovery: for each checkpoint size K in ($RECOVERY_NODES), an engine (fsync, no automatic checkpoint) records K joins and stops cleanly (a checkpoint of K alive nodes, the log emptied); a second one records the replay workload\'s $RECOVERY_RECORDS events (over 5,000 of those names) in submissions of 10,000, all acknowledged, and the process exits without a close (as a kill leaves the store: the log\'s 64 MiB preallocated segment holding the records, the next one prepared and unused). Each run copies the store (file and wal/, synced, not timed) and times SnapshotEngine(path:) on the copy: checkpoint replay, log replay, the new segment\'s preparation. Go serf replays the same records as one v1 file (the checkpoint\'s records, then the log\'s), serf.NewSnapshotter on a fresh copy. Page cache warm for both; $ENGINE_RUNS runs, interleaved. The breakdown (on the original store): the checkpoint file\'s replay alone, the log decoded into SnapshotRecords with nothing applied, the byte scans for zeros (a nonzero byte anywhere, the trailing zeros), and StoreReplayer (file + log, read-only).",
+        "Stall: $STALL_NODES alive nodes, then $ENGINE_INFLIGHT single-event submissions kept outstanding (joins/failures over the alive set); 3 compactions a run via engine.compact() (with the write-ahead log, a checkpoint written in the background); every completion is timestamped; the figure is the longest gap between consecutive completions overlapping a compaction, beside the same measure outside.",
+        "Checkpoint tail latency: snapshotd serve (fsync, --min-compact-size 2^40: no automatic checkpoint), $CKPT_NODES alive nodes posted first (NDJSON, 1,000 a POST); then in each run, wrk -t$WRK_THREADS -c$CKPT_CONNS -d${CKPT_SECONDS}s POSTing one member-join (without), and the same while bench.py compact-loop POSTs /v1/compact again as soon as the last one answered (with: checkpoints back to back over the whole run); p99.9 and max are wrk\'s (from each request\'s send, closed loop); snapshotd_compactions_total is read around each run (0 without).",
+        "fdatasync after a small append: fsyncfloor (Benchmarks/tools/fsyncfloor.c) appends $SEGSYNC_BYTES bytes and fdatasyncs, $SEGSYNC_COUNT times, timing the fdatasync alone, to a new file that grows with every append (grow: pwrite at its end), to one preallocated with posix_fallocate to 64 MiB and synced with its directory first (prealloc: as SegmentPreparer makes the log\'s segments), and to one filled with 64 MiB of written zeros first (zeroed: an overwrite of written blocks); which mode goes first rotates; idle, and under load: snapshotd (fsync) taking wrk -c$SEGSYNC_CONNS one-event POSTs on the same disk (its own fdatasyncs, both CPUs busy).",
         "HTTP: wrk -t$WRK_THREADS, keep-alive, POST /v1/events with one 92-byte member-join (application/json), ${HTTP_SECONDS}s a run after a 1 s warm-up, servers started once and hit in turn (snapshotd, nginx, Hummingbird) for -c8 then -c64. snapshotd in fsync mode answers 200 only once durable; nginx (one worker) returns 204 and discards the body; Hummingbird collects the body and returns 204. Runs with non-2xx answers are excluded from medians.",
         "NDJSON: wrk -c8 posting one $NDJSON_BATCH-line NDJSON body (member events, 10% failed), events/s = requests/s x $NDJSON_BATCH.",
         "Latency: ratecli (Benchmarks/tools/ratecli.c), $LAT_CONNS keep-alive connections, one thread each, request i due at start + i/$LAT_RATE s, sent at its due time (clock_nanosleep) or at once when late; latency from the due time to the end of the response (coordinated omission corrected, as wrk2); the first fifth (at most 1 s) is warm-up. fsyncfloor: write(100 B) + fdatasync x 2000 in the same directory, before each latency run.",

@@ -11,8 +11,9 @@ import Synchronization
 /// It returns nil (and does nothing) unless the first argument is one of:
 ///
 ///   --write-file PATH --format v1|v2 [--records N]
-///       writes the replay bench's file (joins over 5,000 names, every tenth failed, a clock
-///       record every 100) to PATH, so Go serf and the engine can replay the same v1 file
+///       writes the replay bench's file (the records of N events: joins over 5,000 names, every
+///       tenth failed, a clock record every 100) to PATH, so Go serf and the engine can replay
+///       the same v1 file
 ///   --replay-file PATH [--runs N]
 ///       replays PATH with the engine's replayer (as the engine opens a file), one JSON line a run
 ///   --compaction-stall [--nodes N] [--compactions K] [--mode fsync|buffered] [--in-flight N] [--dir DIR]
@@ -23,9 +24,12 @@ import Synchronization
 ///       under LD_PRELOAD=alloccount.so (Benchmarks/tools): heap allocations counted around
 ///       the throughput loop (engine open, submissions, completions, close; events are built
 ///       before), for N/5 and N events: the difference over 4N/5 is allocations per event.
+///   --recovery-store DIR [--records N] [--checkpoint-nodes K] [--go-file PATH]
+///   --recovery-open PATH [--runs R]
+///       recovery from a checkpoint and a log against Go serf's replay (RecoveryBench.swift)
 enum ExtraModes {
     static func main(_ arguments: [String]) -> Int32? {
-        guard arguments.count > 1, ["--write-file", "--replay-file", "--compaction-stall", "--alloc-count"].contains(arguments[1]) else {
+        guard arguments.count > 1, ["--write-file", "--replay-file", "--compaction-stall", "--alloc-count", "--recovery-store", "--recovery-open"].contains(arguments[1]) else {
             return nil
         }
         var values: [String: String] = [:]
@@ -43,8 +47,8 @@ enum ExtraModes {
                 guard let format = SnapshotFormat(rawValue: values["--format"] ?? "v1") else { return usage("--format must be v1 or v2") }
                 let records = Int(values["--records"] ?? "") ?? 1_000_000
                 try? FileManager.default.removeItem(atPath: path)
-                try ReplayBench.makeFile(path, format: format, count: records)
-                print("{\"path\":\"\(path)\",\"format\":\"\(format.rawValue)\",\"records_written\":\(records)}")
+                let written = try ReplayBench.makeFile(path, format: format, count: records)
+                print("{\"path\":\"\(path)\",\"format\":\"\(format.rawValue)\",\"events\":\(records),\"records_written\":\(written)}")
             } else if let path = values["--replay-file"] {
                 let runs = Int(values["--runs"] ?? "") ?? 1
                 for _ in 0..<max(runs, 1) {
@@ -54,6 +58,12 @@ enum ExtraModes {
                     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                     print("{\"impl\":\"snapshotd\",\"format\":\"\(report.format.rawValue)\",\"records\":\(report.records),\"seconds\":\(seconds),\"records_per_second\":\(Int(Double(report.records) / seconds)),\"alive_nodes\":\(state.aliveNodes.count),\"clean\":\(report.isClean)}")
                 }
+            } else if let dir = values["--recovery-store"] {
+                try RecoveryBench.makeStore(dir: dir, records: Int(values["--records"] ?? "") ?? 1_000_000,
+                                            checkpointNodes: Int(values["--checkpoint-nodes"] ?? "") ?? 100_000,
+                                            goFile: values["--go-file"])
+            } else if let path = values["--recovery-open"] {
+                try RecoveryBench.open(path: path, runs: Int(values["--runs"] ?? "") ?? 1)
             } else if values["--alloc-count"] != nil {
                 return try AllocCount.run(values)
             } else {
