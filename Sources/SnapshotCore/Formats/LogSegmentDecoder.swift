@@ -66,18 +66,14 @@ public struct LogSegmentDecoder {
         // budget (as v2 replay's) keeps crafted bytes from costing more than linear work.
         var budget = Int.max
         while position < written {
-            if let length = validRecord(at: position, in: segment, before: end, budget: &budget) {
+            if let (length, record) = validRecord(at: position, in: segment, before: end, budget: &budget) {
                 if let start = damageStart {
                     report.damaged.append(Damage(offset: start, length: position - start))
                     damageStart = nil
                     budget = Int.max
                 }
                 let snapshot = UInt32(littleEndian: segment.loadUnaligned(fromByteOffset: position, as: UInt32.self))
-                let type = segment[position + 8]
-                let payload = UnsafeRawBufferPointer(rebasing: segment[(position + 9)..<(position + 9 + length)])
-                if let record = V2Format.decodePayloadView(type: type, payload) {
-                    visit(base + UInt64(position - LogFormat.headerSize), snapshot, record)
-                }
+                visit(base + UInt64(position - LogFormat.headerSize), snapshot, record)
                 report.records += 1
                 position += length + LogFormat.recordOverhead
                 report.validEnd = position
@@ -121,8 +117,9 @@ public struct LogSegmentDecoder {
         return end
     }
 
-    /// The payload length of the valid record at `position`, or nil.
-    private func validRecord(at position: Int, in bytes: UnsafeRawBufferPointer, before end: Int, budget: inout Int) -> Int? {
+    /// The payload length and the record of the valid record at `position`, or nil.
+    private func validRecord(at position: Int, in bytes: UnsafeRawBufferPointer, before end: Int,
+                             budget: inout Int) -> (Int, RecordView)? {
         guard end - position >= LogFormat.recordOverhead else { return nil }
         let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self)))
         guard length <= V2Format.maxPayload, V2Format.RecordType(rawValue: bytes[position + 8]) != nil,
@@ -131,9 +128,9 @@ public struct LogSegmentDecoder {
         let covered = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + 9 + length)])
         let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 9 + length, as: UInt32.self))
         guard CRC32C.checksum(covered) == stored,
-              V2Format.decodePayloadView(type: bytes[position + 8], UnsafeRawBufferPointer(rebasing: covered[9...])) != nil
+              let record = V2Format.decodePayloadView(type: bytes[position + 8], UnsafeRawBufferPointer(rebasing: covered[9...]))
         else { return nil }
-        return length
+        return (length, record)
     }
 
     /// Whether the written bytes from `position` on are the start of one record cut short: its
