@@ -38,11 +38,6 @@ public enum LogFormat {
     /// Appends `record` of snapshot `snapshot` as one log record: a v2 record behind the
     /// snapshot's identity, its checksum taken over the identity too.
     public static func encode(_ record: SnapshotRecord, snapshot: UInt32, into buffer: inout [UInt8]) {
-        let start = buffer.count
-        V2Format.appendLE(snapshot, to: &buffer)
-        V2Format.encode(record, into: &buffer)
-        let end = buffer.count
-        let crc = buffer.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[start..<(end - 4)])) }
-        buffer.withUnsafeMutableBytes { $0.storeBytes(of: crc.littleEndian, toByteOffset: end - 4, as: UInt32.self) }
+        V2Format.encode(record, into: &buffer, prefix: snapshot)
     }
 }
