@@ -7,8 +7,8 @@ import SnapshotCore
 struct ServeSettings {
     var listenText = "127.0.0.1:8080"
     var listen = ListenAddress("127.0.0.1:8080") ?? ListenAddress(host: "127.0.0.1", port: 8080)
-    var dataDirectory = "./data"
-    /// The snapshot file: `--snapshot`, or `snapshot` in the data directory.
+    /// The snapshot file: `--snapshot`, or `snapshot` in the data directory (`--data-dir`,
+    /// default ./data); the log is `wal` beside it either way.
     var snapshot = "./data/snapshot"
     var segmentSize = 64 << 20
     var durability = EngineConfiguration.Durability.fsync
@@ -51,11 +51,9 @@ struct ServeSettings {
             throw Failure("both a data directory (\(directory)) and a snapshot file (\(file)) are set, by SNAPSHOTD_DATA_DIR, SNAPSHOTD_SNAPSHOT or the config file: give one")
         }
         if let directory {
-            s.dataDirectory = directory
             s.snapshot = (directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory) + "/snapshot"
         } else if let file {
             s.snapshot = file
-            s.dataDirectory = SettingParse.directory(of: file)
         }
         s.segmentSize = try sources.value("segment-size", flag: options.segmentSize, default: s.segmentSize,
                                           expected: "a byte count from 4096 to 2^32", SettingParse.int(in: 4096...(1 << 32)))

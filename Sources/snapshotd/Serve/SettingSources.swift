@@ -98,11 +98,6 @@ struct ConfigFileValue: Decodable {
 
 /// The parsers the settings share.
 enum SettingParse {
-    /// The directory a file path is in ("." for a bare name).
-    static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
 
     /// true/false, 1/0, yes/no, on/off, in any case.
     static func bool(_ text: String) -> Bool? {
