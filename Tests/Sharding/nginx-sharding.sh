@@ -218,12 +218,17 @@ req POST "$N/v1/snapshots/default/events" "$(event default-1 2)"
 [ "$CODE" = 200 ] && [ "$UP" = "$legacy_up" ] ||
     die "POST /v1/snapshots/default/events: $CODE from $UP, POST /v1/events went to $legacy_up: both are the snapshot default and must reach the same instance"
 has "$(url_of $def_owner)" default legacy-1 default-1 || die "the owner of default: $MSG"
-absent "$(url_of "$(other $def_owner)")" default || die "the other instance: $MSG"
+# Every instance has a snapshot default (empty until written): the other one's got none of these.
+req GET "$(url_of "$(other $def_owner)")/v1/snapshots/default"
+case $CODE:$BODY in
+    404:* | 200:*) case $BODY in *'"legacy-1"'* | *'"default-1"'*) die "the other instance's default holds an event sent to the owner's: $BODY" ;; esac ;;
+    *) die "GET $(url_of "$(other $def_owner)")/v1/snapshots/default: $CODE $BODY" ;;
+esac
 req GET "$N/v1/snapshot"
 [ "$CODE" = 200 ] && [ "$UP" = "$legacy_up" ] || die "GET $N/v1/snapshot (legacy): $CODE from $UP, not from the owner of default ($legacy_up)"
 case $BODY in *'"legacy-1"'*) ;; *) die "GET $N/v1/snapshot (legacy) lacks legacy-1: $BODY" ;; esac
 case $BODY in *'"default-1"'*) ;; *) die "GET $N/v1/snapshot (legacy) lacks default-1: $BODY" ;; esac
-ok "legacy /v1/events and /v1/snapshot reach the owner of default (instance $def_owner), as /v1/snapshots/default does"
+ok "legacy /v1/events and /v1/snapshot reach the owner of default (instance $def_owner), as /v1/snapshots/default does; the other's default has neither"
 
 req GET "$N/v1/snapshots"
 [ "$CODE" = 404 ] && [ "$UP" = - ] || die "GET $N/v1/snapshots (the list) through nginx: $CODE from $UP, expected nginx's own 404: one instance's list would pass for all names"
