@@ -142,7 +142,7 @@ def cmd_create_names(args):
         r = conn.getresponse()
         answer = r.read()
         if r.status == 404 and i == 0:
-            print(f"bench.py: POST {path} answered 404 ({answer[:200]!r}): no named snapshots in this snapshotd", file=sys.stderr)
+            print(f"bench.py: POST {path} answered 404 ({answer[:200]!r}): no named snapshots in this snapshotd (or it was started with --no-auto-create)", file=sys.stderr)
             sys.exit(4)
         if not 200 <= r.status < 300:
             die(f"create-names: POST {path} answered {r.status}: {answer[:200]!r}")
