@@ -18,6 +18,9 @@ public struct HTTPRequest: Sendable {
     /// The client's numeric address and port, `127.0.0.1:51234` or `[::1]:51234` ("" outside a
     /// server, or when the socket could not tell).
     public var remoteAddress: String
+    /// The segments captured by the `{name}` segments of the route pattern the request
+    /// matched, set by `Router` before it calls the handler (empty for an exact path).
+    public var pathParameters = HTTPPathParameters()
 
     /// Builds a request; `path` and `query` are derived from `target`.
     public init(

@@ -237,7 +237,8 @@ public final class SnapshotAPI: Sendable {
     private func errorResponse(_ error: SnapshotError) -> HTTPResponse {
         switch error {
         case .invalidEvent: .error(status: 400, error.description)
-        case .leaving: .error(status: 409, error.description)
+        case .leaving, .conflict, .tooManySnapshots: .error(status: 409, error.description)
+        case .unknownSnapshot: .error(status: 404, error.description)
         case .queueFull, .closed, .writeFailed, .compactionFailed: .error(status: 503, error.description, headers: retryAfter)
         }
     }

@@ -1,3 +1,5 @@
+import SnapshotCore
+
 /// Which snapshot names a token may use: one exact name (`default`), the names that start with a
 /// prefix (`agent-*`: `agent-`, `agent-1`...), or every name (`*`). A `*` is only ever the last
 /// byte; the rest must be a valid name, so a pattern never matches what could not be a name.

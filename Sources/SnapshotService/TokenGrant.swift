@@ -1,3 +1,5 @@
+import SnapshotCore
+
 /// One line of the token file: a token and the snapshot names it may use. Its description names
 /// the line and the patterns, never the token.
 public struct TokenGrant: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {

@@ -1,3 +1,5 @@
+import SnapshotCore
+
 /// The bearer tokens snapshotd accepts and the snapshot names each may use: the token file,
 /// parsed. A value: parsed from bytes, matched against an `Authorization` value, no I/O.
 ///

@@ -1,3 +1,5 @@
+import SnapshotCore
+
 /// Why a token file cannot be used, and on which line (from 1).
 public struct TokenGrantsError: Error, Equatable, Sendable, CustomStringConvertible {
     public enum Reason: Equatable, Sendable {

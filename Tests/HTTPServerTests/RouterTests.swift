@@ -66,4 +66,160 @@ func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
         let calls = count.load(ordering: .relaxed)
         #expect(calls == 1)
     }
+
+    // MARK: - Patterns
+
+    /// Answers 200 with `<tag> name=value ...` for the request's path parameters, in path order.
+    static func echo(_ tag: String) -> HTTPHandler {
+        { request, responder in
+            let parameters = request.pathParameters.names.map { "\($0)=\(request.pathParameters[$0] ?? "?")" }
+            responder.respond(HTTPResponse(status: 200, body: Array(([tag] + parameters).joined(separator: " ").utf8)))
+        }
+    }
+
+    var patternRouter: Router {
+        var router = Router()
+        router.add("POST", "/v1/snapshots/{name}/events", Self.echo("events"))
+        router.add("GET", "/v1/snapshots/{name}/events", Self.echo("list"))
+        router.add("GET", "/v1/{kind}/{id}", Self.echo("two"))
+        router.add("PUT", "/v1/{kind}/{id}/events", Self.echo("later"))
+        router.add("GET", "/v1/snapshots/default", Self.echo("exact"))
+        router.add("GET", "/p/{x}/", Self.echo("slash"))
+        router.add("GET", "/{first}", Self.echo("root"))
+        return router
+    }
+
+    func body(_ handler: HTTPHandler, _ method: String, _ target: String) -> String? {
+        call(handler, method, target).flatMap { $0.status == 200 ? text($0.body) : nil }
+    }
+
+    @Test func patternMatchesOneSegmentPerParameter() {
+        let handler = patternRouter.handler
+        #expect(body(handler, "POST", "/v1/snapshots/agent-1/events") == "events name=agent-1")
+        #expect(body(handler, "GET", "/v1/snapshots/agent-1/events?since=3") == "list name=agent-1")
+        #expect(body(handler, "GET", "/v1/nodes/n7") == "two kind=nodes id=n7")
+        #expect(body(handler, "GET", "/top") == "root first=top")
+        #expect(call(handler, "POST", "/v1/snapshots/a/b/events")?.status == 404)
+        #expect(call(handler, "POST", "/v1/snapshots")?.status == 404)
+        #expect(call(handler, "POST", "/v2/snapshots/a/events")?.status == 404)
+        #expect(call(handler, "GET", "*")?.status == 404)
+    }
+
+    @Test func patternSeesQueryAndParameterValuesAsLongAsTheyCome() {
+        var router = Router()
+        router.add("POST", "/s/{name}") { request, responder in
+            let value = request.pathParameters["name"].map(String.init) ?? "-"
+            responder.respond(HTTPResponse(status: 200, body: Array("\(value) \(request.query["x"] ?? "-")".utf8)))
+        }
+        let long = String(repeating: "n", count: 200)
+        #expect(body(router.handler, "POST", "/s/\(long)?x=1") == "\(long) 1")
+    }
+
+    @Test func exactPathTakesPrecedenceOverPatterns() {
+        let handler = patternRouter.handler
+        #expect(body(handler, "GET", "/v1/snapshots/default") == "exact")
+        #expect(body(handler, "GET", "/v1/snapshots/other") == "two kind=snapshots id=other")
+        // Added after the pattern, still first.
+        var router = patternRouter
+        router.add("POST", "/v1/snapshots/default/events", Self.echo("exact events"))
+        #expect(body(router.handler, "POST", "/v1/snapshots/default/events") == "exact events")
+        #expect(body(router.handler, "POST", "/v1/snapshots/x/events") == "events name=x")
+    }
+
+    @Test func firstPatternAddedWins() {
+        // `/v1/{kind}/{id}/events` matches too, but was added later.
+        #expect(body(patternRouter.handler, "GET", "/v1/snapshots/a/events") == "list name=a")
+        var router = Router()
+        router.add("GET", "/{a}/{b}", Self.echo("broad"))
+        router.add("GET", "/x/{b}", Self.echo("narrow"))
+        #expect(body(router.handler, "GET", "/x/y") == "broad a=x b=y")
+        // Adding a method to a pattern already there keeps its place.
+        router.add("POST", "/x/{b}", Self.echo("narrow post"))
+        router.add("GET", "/{a}/{b}", Self.echo("broad again"))
+        #expect(body(router.handler, "GET", "/x/y") == "broad again a=x b=y")
+    }
+
+    @Test func emptySegmentDoesNotMatchAParameter() {
+        let handler = patternRouter.handler
+        #expect(call(handler, "POST", "/v1/snapshots//events")?.status == 404)
+        #expect(call(handler, "GET", "//")?.status == 404)
+        #expect(call(handler, "GET", "/")?.status == 404)
+        #expect(call(handler, "GET", "/p//")?.status == 404)
+    }
+
+    @Test func trailingSlashIsASegment() {
+        let handler = patternRouter.handler
+        #expect(call(handler, "POST", "/v1/snapshots/a/events/")?.status == 404)
+        #expect(call(handler, "GET", "/top/")?.status == 404)
+        #expect(body(handler, "GET", "/p/a/") == "slash x=a")
+        #expect(call(handler, "GET", "/p/a")?.status == 404)
+    }
+
+    @Test func encodedSlashStaysInOneSegment() {
+        let handler = patternRouter.handler
+        #expect(body(handler, "POST", "/v1/snapshots/a%2Fb/events") == "events name=a%2Fb")
+        #expect(body(handler, "POST", "/v1/snapshots/%2e%2E/events") == "events name=%2e%2E")
+        #expect(body(handler, "GET", "/%2F") == "root first=%2F")
+    }
+
+    @Test func patternWithOtherMethodIs405WithItsAllow() {
+        let response = call(patternRouter.handler, "DELETE", "/v1/snapshots/a/events")
+        #expect(response?.status == 405)
+        #expect(response?.headers.first { $0.0 == "Allow" }?.1 == "POST, GET")
+        #expect(response.map { text($0.body) } == #"{"error":"method not allowed"}"#)
+        // The first pattern that matches answers, even when a later one has the method.
+        #expect(call(patternRouter.handler, "PUT", "/v1/snapshots/a/events")?.status == 405)
+        #expect(body(patternRouter.handler, "PUT", "/v1/nodes/a/events") == "later kind=nodes id=a")
+        // And an exact path, even when a pattern has the method.
+        let exact = call(patternRouter.handler, "POST", "/v1/snapshots/default")
+        #expect(exact?.status == 405)
+        #expect(exact?.headers.first { $0.0 == "Allow" }?.1 == "GET")
+    }
+
+    @Test func headFallsBackToGetForPatterns() {
+        let handler = patternRouter.handler
+        #expect(body(handler, "HEAD", "/v1/snapshots/a/events") == "list name=a")
+        #expect(body(handler, "HEAD", "/v1/nodes/n7") == "two kind=nodes id=n7")
+        #expect(call(handler, "HEAD", "/v1/nodes/a/events")?.headers.first { $0.0 == "Allow" }?.1 == "PUT")
+    }
+
+    @Test func exactPathHasNoParameters() {
+        var router = Router()
+        router.add("GET", "/a/{x}") { request, responder in
+            responder.respond(HTTPResponse(status: request.pathParameters.count == 1 ? 200 : 500))
+        }
+        router.add("GET", "/a/b") { request, responder in
+            let parameters = request.pathParameters
+            responder.respond(HTTPResponse(status: parameters.isEmpty && parameters["x"] == nil && parameters.names.isEmpty ? 200 : 500))
+        }
+        #expect(call(router.handler, "GET", "/a/b")?.status == 200)
+        #expect(call(router.handler, "GET", "/a/c")?.status == 200)
+        #expect(HTTPRequest(method: "GET", target: "/a/b").pathParameters.isEmpty)
+    }
+
+    @Test func unknownParameterNameIsNil() {
+        var router = Router()
+        router.add("GET", "/a/{x}/{y}") { request, responder in
+            let p = request.pathParameters
+            let ok = p["x"] == "1" && p["y"] == "2" && p["z"] == nil && p["a"] == nil && p.count == 2
+            responder.respond(HTTPResponse(status: ok ? 200 : 500))
+        }
+        #expect(call(router.handler, "GET", "/a/1/2")?.status == 200)
+    }
+
+    @Test func routeMatchingNamesTheExactPathOrThePattern() {
+        let router = patternRouter
+        #expect(router.route(matching: "/v1/snapshots/default") == "/v1/snapshots/default")
+        #expect(router.route(matching: "/v1/snapshots/agent-1/events") == "/v1/snapshots/{name}/events")
+        #expect(router.route(matching: "/v1/snapshots/a%2Fb/events") == "/v1/snapshots/{name}/events")
+        #expect(router.route(matching: "/v1/nodes/a/events") == "/v1/{kind}/{id}/events")
+        #expect(router.route(matching: "/v1/nodes/n7") == "/v1/{kind}/{id}")
+        #expect(router.route(matching: "/v1/snapshots//events") == nil)
+        #expect(router.route(matching: "/v1/snapshots/a/events/") == nil)
+        #expect(router.route(matching: "/nope/nope/nope/nope") == nil)
+        #expect(router.route(matching: "*") == nil)
+        #expect(self.router.route(matching: "/a") == "/a")
+        #expect(self.router.route(matching: "/c") == nil)
+        #expect(Router().route(matching: "/") == nil)
+    }
 }

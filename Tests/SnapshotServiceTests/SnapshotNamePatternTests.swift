@@ -1,3 +1,4 @@
+import SnapshotCore
 @testable import SnapshotService
 import Testing
 

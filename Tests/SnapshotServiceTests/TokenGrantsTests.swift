@@ -1,3 +1,4 @@
+import SnapshotCore
 import Foundation
 @testable import SnapshotService
 import Testing

@@ -1,4 +1,4 @@
-/// How an engine keeps its snapshot.
+/// How an engine (a store) keeps its snapshots.
 public struct EngineConfiguration: Sendable {
     /// When a submission completes.
     public enum Durability: String, Sendable, CaseIterable {
@@ -30,6 +30,8 @@ public struct EngineConfiguration: Sendable {
     /// Prepare the log's next segment on a thread of its own (false: inline on the writer's,
     /// right after a cut, so that tests see one order of calls).
     public var preparesSegmentsInBackground = true
+    /// The most snapshots a store holds, `default` included: creating one more is refused.
+    public var maxSnapshots = 10_000
     public var io: any FileIO = POSIXFileIO()
     public var observer: any EngineObserver = NoEngineObserver()
 

@@ -13,6 +13,13 @@ public enum SnapshotError: Error, Equatable, Sendable, CustomStringConvertible {
     case writeFailed(String)
     /// Compaction failed; the old snapshot is intact.
     case compactionFailed(String)
+    /// No snapshot of this name (or it was deleted).
+    case unknownSnapshot(String)
+    /// The request conflicts with what the store holds (a create with other options, the
+    /// snapshot `default` deleted, a name whose file the store cannot explain).
+    case conflict(String)
+    /// Creating one more snapshot would pass the store's limit.
+    case tooManySnapshots(limit: Int)
 
     public var description: String {
         switch self {
@@ -22,6 +29,9 @@ public enum SnapshotError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidEvent(let index, let reason): "event \(index): \(reason)"
         case .writeFailed(let message): "write failed: \(message)"
         case .compactionFailed(let message): "compaction failed: \(message)"
+        case .unknownSnapshot(let name): "no snapshot named \"\(name)\""
+        case .conflict(let message): message
+        case .tooManySnapshots(let limit): "the store holds its limit of \(limit) snapshots (--max-snapshots): delete one first"
         }
     }
 
@@ -34,6 +44,9 @@ public enum SnapshotError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidEvent: "invalid"
         case .writeFailed: "write_failed"
         case .compactionFailed: "compaction_failed"
+        case .unknownSnapshot: "unknown_snapshot"
+        case .conflict: "conflict"
+        case .tooManySnapshots: "too_many_snapshots"
         }
     }
 }

@@ -1,86 +1,91 @@
 import DequeModule
-import HashTreeCollections
 import Dispatch
 import Foundation
 import Synchronization
 
-/// The one writer: it owns the write-ahead log and the state, drains the intake queue in
-/// batches, encodes every record of a batch into one buffer, appends it to the log with one
-/// write, syncs once (group commit) and then completes the whole batch. Checkpoints (the
-/// snapshot file, written from a copy of the state) run beside it, off the acknowledgement
-/// path. It runs on its own thread, because it blocks on the disk.
+/// The one writer of a store: it owns the write-ahead log, the catalog and every snapshot's
+/// state, drains the intake queue in batches, encodes every record of a batch (whatever
+/// snapshots they are for) into one buffer, appends it to the log with one write, syncs once
+/// (group commit) and then completes the whole batch. Checkpoints (each snapshot's file, written
+/// from a copy of its state) run beside it in rounds, off the acknowledgement path. It runs on
+/// its own thread, because it blocks on the disk.
 final class SnapshotWriter: @unchecked Sendable {
-    /// The snapshot's identity in the log's records (one snapshot, the default, for now).
-    static let snapshotID: UInt32 = 0
+    /// The identity of the snapshot `default` in the log's records (a store of one snapshot
+    /// writes only these).
+    static let defaultID: UInt32 = 0
 
     // Owned by the writer thread alone after `start()`.
     private let log: LogWriter
-    private var state: SnapshotState
-    private var clock: LamportClock
-    /// Bytes of the snapshot file, as the last checkpoint wrote it.
-    private var fileBytes: Int64
-    /// The log position the last durable checkpoint covers.
-    private var checkpointPosition: UInt64
+    private var slots: [UInt32: SnapshotSlot]
+    /// The catalog as the log holds it (a batch's creates included while it is written).
+    private var catalog: Catalog
+    /// As `SnapshotSlot.dirtySince`/`inFlightSince`, for the catalog's records.
+    private var catalogDirtySince: UInt64?
+    private var catalogInFlightSince: UInt64?
     /// Encoded log records not yet written (buffered mode keeps them up to the flush interval).
     private var pending: [UInt8] = []
     private var pendingRecords = 0
+    /// Snapshots with records in `pending`.
+    private var pendingSlots: Set<UInt32> = []
     private var lastFlush = DispatchTime.now()
-    private var checkpoint: Checkpoint?
-    private var checkpointWaiters: [Checkpoint.Waiter] = []
+    private var round: CheckpointRound?
+    private var roundIDs: Set<UInt32> = []
+    private var roundWaiters: [UInt32: [CheckpointRound.Waiter]] = [:]
+    /// Bytes each snapshot had since its checkpoint when the round started (for its result).
+    private var roundBytesBefore: [UInt32: Int64] = [:]
+    private var rounds = 0
+    /// Snapshots due for a checkpoint, and those with records no checkpoint covers.
+    private var due: Set<UInt32> = []
+    /// Snapshots with `compact` requests waiting: their round starts at once, retry interval or not.
+    private var requested: Set<UInt32> = []
+    private var dirty: Set<UInt32> = []
     private var nextCheckpointAttempt = DispatchTime(uptimeNanoseconds: 0)
-    /// Set when buffered records were lost by a failed write: the next checkpoint writes them
-    /// from the state (Go's recovery, at most every `compactionRetryInterval`).
-    private var stateAheadOfLog = false
-    /// Set when the log read back at open had damage: a checkpoint past it soon lets its
-    /// segments (copied aside) go, instead of copying them again at every open.
-    private var checkpointRequested: Bool
-    private var checkpoints = 0
-    /// The alive set when the agent left (the state's is cleared, unless rejoin-after-leave):
-    /// a checkpoint of a leaving snapshot writes it before its `leave`, as the log holds them,
-    /// so that a restart with rejoin-after-leave still finds the nodes (Go's file keeps them too).
-    private var aliveAtLeave: TreeDictionary<String, String>?
+    /// Deleted snapshots in the round in flight: their files go once it is done.
+    private var deletesAfterRound: [(SnapshotSlot, @Sendable (Result<Void, SnapshotError>) -> Void)] = []
     private var lastError: String?
+    private var batchEpoch = 0
 
-    let path: String
+    let layout: StoreLayout
     let configuration: EngineConfiguration
     /// Chosen once, at open: a unit (a batch, a leave) is answered after its fdatasync and undone
     /// when that fails (`fsync`), or answered on admission and written at the flush interval
     /// (`buffered`, never undone).
     private let durable: Bool
     let queue: IntakeQueue
-    /// The snapshot file's format (the log's records are always `LogFormat`'s).
-    let format: SnapshotFormat
-    private let status: Mutex<EngineStatus>
+    let directory: StoreDirectory
+    /// A snapshot with records further back in the log than this is checkpointed, however few
+    /// they are, so that the log's old segments can go.
+    private let laggardBytes: UInt64
+    private let status: Mutex<StoreStatus>
     private let closeWaiters = Mutex<(done: Bool, waiters: [@Sendable () -> Void])>((false, []))
     private var io: any FileIO { configuration.io }
     private var observer: any EngineObserver { configuration.observer }
 
-    init(path: String, log: LogWriter, checkpointPosition: UInt64, state: SnapshotState, fileBytes: Int64,
-         format: SnapshotFormat, configuration: EngineConfiguration, queue: IntakeQueue, checkpointAtStart: Bool) {
-        self.checkpointRequested = checkpointAtStart
-        self.path = path
+    init(layout: StoreLayout, log: LogWriter, slots: [SnapshotSlot], catalog: Catalog, catalogDirtySince: UInt64?,
+         configuration: EngineConfiguration, queue: IntakeQueue, directory: StoreDirectory, checkpointAtStart: Bool) {
+        self.layout = layout
         self.log = log
-        self.checkpointPosition = checkpointPosition
-        self.state = state
-        self.fileBytes = fileBytes
-        self.format = format
+        self.slots = Dictionary(uniqueKeysWithValues: slots.map { ($0.id, $0) })
+        self.catalog = catalog
+        self.catalogDirtySince = catalogDirtySince
         self.configuration = configuration
         self.durable = configuration.durability == .fsync
         self.queue = queue
-        var clock = LamportClock()
-        clock.witness(state.lastClock)  // as Serf does after replaying a snapshot
-        self.clock = clock
-        var initial = EngineStatus()
-        initial.state = state
-        initial.fileBytes = fileBytes
+        self.directory = directory
+        self.laggardBytes = UInt64(max(1, 2 * configuration.segmentSize))
+        var initial = StoreStatus()
+        initial.snapshots = slots.count
         initial.logBytes = log.bytes
         initial.logPosition = log.end
-        initial.checkpointPosition = checkpointPosition
         self.status = Mutex(initial)
+        for slot in slots where slot.dirtySince != nil {
+            dirty.insert(slot.id)
+            if checkpointAtStart { slot.checkpointRequested = true; due.insert(slot.id) }
+        }
         pending.reserveCapacity(1 << 16)
     }
 
-    var currentStatus: EngineStatus { status.withLock { $0 } }
+    var currentStatus: StoreStatus { status.withLock { $0 } }
 
     func start() {
         let thread = Thread { [self] in run() }
@@ -88,7 +93,7 @@ final class SnapshotWriter: @unchecked Sendable {
         thread.start()
     }
 
-    /// Calls `completion` once the writer has written everything and closed the file.
+    /// Calls `completion` once the writer has written everything and closed the files.
     func whenClosed(_ completion: @escaping @Sendable () -> Void) {
         let done = closeWaiters.withLock { box in
             if box.done { return true }
@@ -108,13 +113,14 @@ final class SnapshotWriter: @unchecked Sendable {
                 ? min(nextTick, lastFlush.uptimeNanoseconds + interval) : nextTick
             let now = DispatchTime.now().uptimeNanoseconds
             let waitSeconds = wake > now ? Double(wake - now) / 1e9 : 0
-            let work = queue.take(until: Date(timeIntervalSinceNow: waitSeconds), idleWhenClosing: checkpoint != nil)
+            let work = queue.take(until: Date(timeIntervalSinceNow: waitSeconds), idleWhenClosing: round != nil)
             process(work.items)
-            if let checkpoint, checkpoint.result != nil { finishCheckpoint(checkpoint) }
+            if let round, round.isDone { finishRound(round) }
             let after = DispatchTime.now().uptimeNanoseconds
             if after >= nextTick {
                 // Go checks the clock every 500 ms as well as after member events.
-                state.checkClock(clock) { encode($0) }
+                checkClocks()
+                markLaggards()
                 nextTick = after + interval
             }
             if !durable && !pending.isEmpty && after >= lastFlush.uptimeNanoseconds + interval {
@@ -123,7 +129,7 @@ final class SnapshotWriter: @unchecked Sendable {
                 _ = commit([])
             }
             if !work.closing { maybeCheckpoint() }
-            if work.closing && checkpoint == nil {
+            if work.closing && round == nil {
                 finishClose()
                 return
             }
@@ -133,69 +139,209 @@ final class SnapshotWriter: @unchecked Sendable {
     private func process(_ items: Deque<WorkItem>) {
         var batch: [Submission] = []
         for item in items {
-            switch item {
-            case .events(let submission):
+            if case .events(let submission) = item {
                 batch.append(submission)
-            case .leave(let completion):
-                if !batch.isEmpty { _ = commit(batch); batch.removeAll() }
-                leave(completion)
-            case .rejoin(let completion):
-                if !batch.isEmpty { _ = commit(batch); batch.removeAll() }
-                rejoin(completion)
-            case .compact(let completion):
-                if !batch.isEmpty { _ = commit(batch); batch.removeAll() }
-                checkpointWaiters.append(completion)
-                startCheckpoint()
+                continue
+            }
+            if !batch.isEmpty { _ = commit(batch); batch.removeAll() }
+            switch item {
+            case .events: break
+            case .leave(let id, let completion): leave(id, completion)
+            case .rejoin(let id, let completion): rejoin(id, completion)
+            case .compact(let id, let completion):
+                guard let slot = slots[id] ?? materialize(id) else {
+                    completion(.failure(.unknownSnapshot(directory.handle(id: id)?.name.rawValue ?? "#\(id)")))
+                    continue
+                }
+                if roundIDs.contains(id) {
+                    // Joins the checkpoint of it in flight (as a compaction in flight was joined).
+                    roundWaiters[id, default: []].append(completion)
+                    continue
+                }
+                slot.waiters.append(completion)
+                due.insert(id)
+                requested.insert(id)
+                startRound()
+            case .create(let id, let completion): create(id, completion)
+            case .delete(let id, let completion): delete(id, completion)
             }
         }
         if !batch.isEmpty { _ = commit(batch) }
     }
 
-    private func encode(_ record: SnapshotRecord) {
-        LogFormat.encode(record, snapshot: Self.snapshotID, into: &pending)
+    private func checkClocks() {
+        for slot in slots.values {
+            slot.state.checkClock(slot.clock) { encode($0, for: slot) }
+        }
+    }
+
+    /// Snapshots (and the catalog) holding on to log far behind its end are made due.
+    private func markLaggards() {
+        let end = log.end
+        for id in dirty {
+            if let since = slots[id]?.neededSince, end - min(since, end) > laggardBytes { due.insert(id) }
+        }
+    }
+
+    private func encode(_ record: SnapshotRecord, for slot: SnapshotSlot) {
+        let before = pending.count
+        LogFormat.encode(record, snapshot: slot.id, into: &pending)
         pendingRecords += 1
+        touched(slot, bytes: pending.count - before)
+    }
+
+    /// `slot` has `bytes` more of records in `pending`.
+    private func touched(_ slot: SnapshotSlot, bytes: Int) {
+        slot.touch(at: log.end, bytes: bytes)
+        dirty.insert(slot.id)
+        pendingSlots.insert(slot.id)
+    }
+
+    // MARK: - Snapshots appearing
+
+    /// The writer's side of a snapshot it has not seen yet: a named snapshot given an identity by
+    /// a submitter (`SnapshotStore`). Its create record goes into `pending` (and the catalog):
+    /// written, and synced, with the unit that first touches it.
+    private func materialize(_ id: UInt32) -> SnapshotSlot? {
+        var unused = undoPoint(keepingState: false)
+        return materialize(id, saving: &unused)
+    }
+
+    private func materialize(_ id: UInt32, saving undo: inout UndoPoint) -> SnapshotSlot? {
+        guard let handle = directory.handle(id: id) else { return nil }
+        if handle.name != .default && !io.exists(layout.snapshotsDirectory) {
+            do throws(FileIOError) {
+                try io.createDirectory(layout.snapshotsDirectory)
+                try io.syncDirectory(SnapshotWriter.directory(of: layout.snapshotsDirectory))
+            } catch {
+                record(.writeFailed(error.description))
+                return nil
+            }
+        }
+        let slot = SnapshotSlot(handle: handle, state: SnapshotState(), fileBytes: 0, checkpointPosition: 0, dirtySince: nil)
+        if undo.catalog == nil { undo.catalog = catalog }
+        undo.created.append(id)
+        slots[id] = slot
+        let position = log.end
+        let record = CatalogRecord.create(id: id, name: handle.name, options: handle.options)
+        catalog.apply(record, at: position)
+        LogFormat.encode(record, into: &pending)
+        pendingRecords += 1
+        if catalogDirtySince == nil { catalogDirtySince = position }
+        return slot
     }
 
     // MARK: - Group commit
 
-    /// Applies a batch to the state and encodes its records. In `fsync` mode the batch is
-    /// written, synced and only then completed; if that fails the state is rolled back and
+    /// What a group-commit unit (a batch, a leave) changes, taken before it: what puts the
+    /// writer's snapshots, catalog and buffer back when the unit's write or sync fails.
+    private struct UndoPoint {
+        struct Slot {
+            var slot: SnapshotSlot
+            var state: SnapshotState
+            var clock: LamportClock
+            var dirtySince: UInt64?
+            var bytesSinceCheckpoint: Int64
+        }
+
+        var pending: Int
+        var records: Int
+        /// Nil when the unit is never rolled back (buffered batches).
+        var slots: [Slot]?
+        var catalog: Catalog?
+        var catalogDirtySince: UInt64?
+        /// Snapshots the unit made appear.
+        var created: [UInt32] = []
+    }
+
+    private func undoPoint(keepingState: Bool) -> UndoPoint {
+        batchEpoch += 1
+        return UndoPoint(pending: pending.count, records: pendingRecords, slots: keepingState ? [] : nil,
+                         catalog: nil, catalogDirtySince: catalogDirtySince)
+    }
+
+    /// Nothing of the unit since `point` counts. What its write or failed sync left in the log
+    /// lies past the log's end, overwritten by the next append (`LogWriter`).
+    private func undo(_ point: UndoPoint) {
+        for saved in point.slots ?? [] {
+            saved.slot.state = saved.state
+            saved.slot.clock = saved.clock
+            saved.slot.dirtySince = saved.dirtySince
+            saved.slot.bytesSinceCheckpoint = saved.bytesSinceCheckpoint
+            if saved.dirtySince == nil && saved.slot.inFlightSince == nil { dirty.remove(saved.slot.id) }
+        }
+        for id in point.created { slots[id] = nil }
+        if let catalog = point.catalog { self.catalog = catalog }
+        catalogDirtySince = point.catalogDirtySince
+        pending.removeSubrange(point.pending...)
+        pendingRecords = point.records
+    }
+
+    /// Applies a batch to the states and encodes its records. In `fsync` mode the batch is
+    /// written, synced and only then completed; if that fails the states are rolled back and
     /// every submitter is told. Returns false on a write failure.
     @discardableResult
     private func commit(_ batch: [Submission]) -> Bool {
-        // The state is kept for a rollback in fsync mode only: a copy shares the alive set's
-        // tree, so the batch's first change to each node copies it (buffered mode never rolls back).
-        let before = undoPoint(keepingState: durable)
-        // Events never change `leaving` (only a leave item does): a batch is all taken or all refused.
-        let applied = state.leaving ? [] : batch
-        let refused = state.leaving ? batch : []
-        if !applied.isEmpty {
+        // A state is kept for a rollback in fsync mode only: a copy shares the alive set's tree,
+        // so the batch's first change to each node copies it (buffered mode never rolls back).
+        var before = undoPoint(keepingState: durable)
+        var applied: [Submission] = []
+        var refused: [(Submission, SnapshotError)] = []
+        var touchedSlots: [SnapshotSlot] = []
+        var index = 0
+        while index < batch.count {
+            // A run of submissions for one snapshot is applied in one go (a store of one
+            // snapshot: the whole batch).
+            let id = batch[index].snapshot
+            var end = index + 1
+            while end < batch.count && batch[end].snapshot == id { end += 1 }
+            defer { index = end }
+            guard let slot = slots[id] ?? materialize(id, saving: &before) else {
+                let failure = SnapshotError.unknownSnapshot(directory.handle(id: id)?.name.rawValue ?? "#\(id)")
+                for submission in batch[index..<end] { refused.append((submission, failure)) }
+                continue
+            }
+            // Events never change `leaving` (only a leave item does): a run is all taken or all refused.
+            if slot.state.leaving {
+                for submission in batch[index..<end] { refused.append((submission, .leaving)) }
+                continue
+            }
+            if before.slots != nil && slot.undoEpoch != batchEpoch {
+                slot.undoEpoch = batchEpoch
+                before.slots?.append(.init(slot: slot, state: slot.state, clock: slot.clock,
+                                           dirtySince: slot.dirtySince, bytesSinceCheckpoint: slot.bytesSinceCheckpoint))
+            }
             // The state, clock and buffer are moved into locals for the loop: plain value
             // mutation, instead of an exclusivity check on the writer's properties per record.
-            var batchState = state, batchClock = clock, bytes = pending, records = 0
-            state = SnapshotState()
+            var runState = slot.state, runClock = slot.clock, bytes = pending, records = 0
+            slot.state = SnapshotState()
             pending = []
-            let snapshot = Self.snapshotID
-            for submission in applied {
+            let start = bytes.count
+            for submission in batch[index..<end] {
                 for event in submission.events {
-                    batchState.apply(event, clock: &batchClock) { record in
-                        LogFormat.encode(record, snapshot: snapshot, into: &bytes)
+                    runState.apply(event, clock: &runClock) { record in
+                        LogFormat.encode(record, snapshot: id, into: &bytes)
                         records += 1
                     }
                 }
+                applied.append(submission)
             }
-            state = batchState
-            clock = batchClock
+            slot.state = runState
+            slot.clock = runClock
+            let added = bytes.count - start
             pending = bytes
             pendingRecords += records
+            touched(slot, bytes: added)
+            touchedSlots.append(slot)
         }
-        for submission in refused {
-            observer.refused(count: submission.events.count, reason: .leaving)
-            submission.completion?(.failure(.leaving))
+        for (submission, reason) in refused {
+            observer.refused(count: submission.events.count, reason: reason)
+            submission.completion?(.failure(reason))
         }
         guard durable else {
             if pending.count >= 1 << 20 { flushBuffered() }
-            publish()  // the state itself once it reaches the log (flushBuffered)
+            markDue(touchedSlots)
+            publish(touchedSlots)  // the states themselves once they reach the log (flushBuffered)
             return true
         }
         do {
@@ -211,11 +357,19 @@ final class SnapshotWriter: @unchecked Sendable {
             for submission in applied { submission.completion?(.failure(failure)) }
             return false
         }
-        publish()
+        markDue(touchedSlots)
+        publish(touchedSlots)
         for submission in applied {
             submission.completion?(.success(Acknowledgement(accepted: submission.events.count, durable: true)))
         }
         return true
+    }
+
+    /// Snapshots whose records since their checkpoint passed Go's compaction threshold are due.
+    private func markDue(_ touched: [SnapshotSlot]) {
+        for slot in touched where slot.bytesSinceCheckpoint > configuration.compactionThreshold(aliveNodes: slot.state.aliveNodes.count) {
+            due.insert(slot.id)
+        }
     }
 
     /// Appends `pending` to the log with one write (looping only on short writes) and, when
@@ -239,188 +393,321 @@ final class SnapshotWriter: @unchecked Sendable {
         }
         pending.removeAll(keepingCapacity: true)
         pendingRecords = 0
+        pendingSlots.removeAll(keepingCapacity: true)
         lastFlush = .now()
-        if lastError != nil && !stateAheadOfLog { lastError = nil }
-    }
-
-    /// What a group-commit unit (a batch, a leave) changes, taken before it: one value that puts
-    /// the writer's state, clock and buffer back when the unit's write or sync fails.
-    private struct UndoPoint {
-        /// Nil when the unit is never rolled back (buffered batches).
-        var state: SnapshotState?
-        var clock: LamportClock
-        var pending: Int
-        var records: Int
-    }
-
-    private func undoPoint(keepingState: Bool) -> UndoPoint {
-        UndoPoint(state: keepingState ? state : nil, clock: clock, pending: pending.count, records: pendingRecords)
-    }
-
-    /// Nothing of the unit since `point` counts. What its write or failed sync left in the log
-    /// lies past the log's end, overwritten by the next append (`LogWriter`).
-    private func undo(_ point: UndoPoint) {
-        if let before = point.state { state = before }
-        clock = point.clock
-        pending.removeSubrange(point.pending...)
-        pendingRecords = point.records
+        if lastError != nil && !slots.values.contains(where: \.aheadOfLog) { lastError = nil }
     }
 
     private func flushBuffered() {
+        let written = pendingSlots.compactMap { slots[$0] }
         do {
             try writePending(sync: false)
         } catch {
-            // Buffered submitters were answered already; the state is ahead of the log. A
-            // checkpoint writes the state (Go's recovery, at most every 30 s).
+            // Buffered submitters were answered already; the states are ahead of the log. A
+            // checkpoint writes them (Go's recovery, at most every 30 s).
             pending.removeAll(keepingCapacity: true)
             pendingRecords = 0
-            stateAheadOfLog = true
+            pendingSlots.removeAll(keepingCapacity: true)
+            for slot in written {
+                slot.aheadOfLog = true
+                due.insert(slot.id)
+            }
+            if catalogDirtySince != nil { catalogDirtySince = 0 }
             record(.writeFailed(error.description))
         }
-        publish()
+        publish(written)
     }
 
     private func record(_ error: SnapshotError) {
         lastError = error.description
         observer.failed(error)
-        publish()
+        publishStore()
     }
 
-    /// Makes the writer's view readable by other threads. The state is published only when it
-    /// is the log's (nothing pending): buffered batches show once written. That also keeps
-    /// the alive set's tree unshared between buffered batches: a published copy makes the next
-    /// batch copy every node it touches (measured: a sixth of the writer's instructions on member events).
-    private func publish() {
-        let snapshot = pending.isEmpty ? state : nil, bytes = fileBytes, count = checkpoints
-        let error = lastError, running = checkpoint != nil
-        let logBytes = log.bytes, logEnd = log.end, covered = checkpointPosition
+    /// Makes the writer's view readable by other threads. A state is published only when it is
+    /// the log's (nothing pending): buffered batches show once written. That also keeps the alive
+    /// set's tree unshared between buffered batches: a published copy makes the next batch copy
+    /// every node it touches (measured: a sixth of the writer's instructions on member events).
+    private func publish(_ touched: [SnapshotSlot]) {
+        let showing = pending.isEmpty
+        for slot in touched { slot.publish(showingState: showing, compacting: roundIDs.contains(slot.id)) }
+        publishStore()
+    }
+
+    private func publishStore() {
+        let error = lastError, running = round != nil, count = slots.count, completed = rounds
+        let logBytes = log.bytes, logEnd = log.end
         status.withLock {
-            if let snapshot { $0.state = snapshot }
-            $0.fileBytes = bytes
+            $0.snapshots = count
             $0.logBytes = logBytes
             $0.logPosition = logEnd
-            $0.checkpointPosition = covered
-            $0.compactions = count
+            $0.checkpointRounds = completed
+            $0.checkpointing = running
             $0.lastError = error
-            $0.compacting = running
         }
     }
 
-    // MARK: - Leave
+    // MARK: - Leave and rejoin
 
-    private func leave(_ completion: SubmitCompletion) {
-        if state.leaving {
+    private func leave(_ id: UInt32, _ completion: SubmitCompletion) {
+        var before = undoPoint(keepingState: true)
+        guard let slot = slots[id] ?? materialize(id, saving: &before) else {
+            completion(.failure(.unknownSnapshot(directory.handle(id: id)?.name.rawValue ?? "#\(id)")))
+            return
+        }
+        if slot.state.leaving {
             completion(.success(Acknowledgement(accepted: 0, durable: true)))
             return
         }
-        let before = undoPoint(keepingState: true)
-        aliveAtLeave = state.aliveNodes
-        state.leaving = true
-        if !configuration.rejoinAfterLeave { state.aliveNodes = [:] }
-        encode(.leave)
+        before.slots?.append(.init(slot: slot, state: slot.state, clock: slot.clock,
+                                   dirtySince: slot.dirtySince, bytesSinceCheckpoint: slot.bytesSinceCheckpoint))
+        let aliveBefore = slot.aliveAtLeave
+        slot.aliveAtLeave = slot.state.aliveNodes
+        slot.state.leaving = true
+        if !slot.handle.options.rejoinAfterLeave { slot.state.aliveNodes = [:] }
+        encode(.leave, for: slot)
         do {
             try writePending(sync: true)
         } catch {
             undo(before)
-            aliveAtLeave = nil
-            queue.clearLeaving()
+            slot.aliveAtLeave = aliveBefore
+            queue.clearLeaving(id)
             let failure = SnapshotError.writeFailed(error.description)
             record(failure)
             completion(.failure(failure))
             return
         }
-        publish()
+        publish([slot])
         completion(.success(Acknowledgement(accepted: 0, durable: true)))
     }
 
     /// Ends a leave as Go's replay of it does (`SnapshotState.rejoin`). Nothing is written: the
     /// log's last `leave` already replays to exactly this state, so a restart right after it
     /// gives the same answer; records of the new life follow it.
-    private func rejoin(_ completion: @Sendable (Result<SnapshotState, SnapshotError>) -> Void) {
-        if state.leaving {
-            aliveAtLeave = nil
-            state.rejoin(rejoinAfterLeave: configuration.rejoinAfterLeave)
-            if !configuration.rejoinAfterLeave { clock = LamportClock() }
-            publish()
+    private func rejoin(_ id: UInt32, _ completion: @Sendable (Result<SnapshotState, SnapshotError>) -> Void) {
+        guard let slot = slots[id] else {
+            // Known but never written: a snapshot with no records is an empty state.
+            if directory.handle(id: id) != nil { completion(.success(SnapshotState())) } else {
+                completion(.failure(.unknownSnapshot("#\(id)")))
+            }
+            return
         }
-        completion(.success(state))
+        if slot.state.leaving {
+            let rejoinAfterLeave = slot.handle.options.rejoinAfterLeave
+            slot.aliveAtLeave = nil
+            slot.state.rejoin(rejoinAfterLeave: rejoinAfterLeave)
+            if !rejoinAfterLeave { slot.clock = LamportClock() }
+            publish([slot])
+        }
+        completion(.success(slot.state))
+    }
+
+    // MARK: - Create and delete
+
+    /// A named snapshot made durable: its create record written and synced (in either
+    /// durability mode: a created snapshot is promised).
+    private func create(_ id: UInt32, _ completion: @Sendable (Result<Void, SnapshotError>) -> Void) {
+        if slots[id] != nil {
+            completion(.success(()))
+            return
+        }
+        var before = undoPoint(keepingState: true)
+        guard let slot = materialize(id, saving: &before) else {
+            completion(.failure(.unknownSnapshot("#\(id)")))
+            return
+        }
+        do {
+            try writePending(sync: true)
+        } catch {
+            undo(before)
+            let failure = SnapshotError.writeFailed(error.description)
+            record(failure)
+            completion(.failure(failure))
+            return
+        }
+        publish([slot])
+        completion(.success(()))
+    }
+
+    /// Removes a named snapshot durably: its delete record written and synced, then its file
+    /// removed (after the checkpoint round in flight, when that is writing it).
+    private func delete(_ id: UInt32, _ completion: @escaping @Sendable (Result<Void, SnapshotError>) -> Void) {
+        guard let slot = slots[id] else {
+            completion(.success(()))  // given an identity, never written: nothing to remove
+            return
+        }
+        if !pending.isEmpty && !durable { flushBuffered() }
+        let before = undoPoint(keepingState: false)
+        let savedCatalog = catalog, savedDirty = catalogDirtySince
+        let position = log.end
+        let record = CatalogRecord.delete(id: id)
+        LogFormat.encode(record, into: &pending)
+        pendingRecords += 1
+        catalog.apply(record, at: position)
+        if catalogDirtySince == nil { catalogDirtySince = position }
+        do {
+            try writePending(sync: true)
+        } catch {
+            undo(before)
+            catalog = savedCatalog
+            catalogDirtySince = savedDirty
+            let failure = SnapshotError.writeFailed(error.description)
+            self.record(failure)
+            completion(.failure(failure))
+            return
+        }
+        slots[id] = nil
+        due.remove(id)
+        requested.remove(id)
+        dirty.remove(id)
+        for waiter in slot.waiters { waiter(.failure(.unknownSnapshot(slot.handle.name.rawValue))) }
+        slot.waiters = []
+        if roundIDs.contains(id) {
+            deletesAfterRound.append((slot, completion))
+        } else {
+            completion(removeFiles(of: slot))
+        }
+        publishStore()
+    }
+
+    private func removeFiles(of slot: SnapshotSlot) -> Result<Void, SnapshotError> {
+        do throws(FileIOError) {
+            try io.remove(slot.handle.path)
+            try io.remove(layout.temporaryPath(of: slot.handle.name))
+            try io.syncDirectory(SnapshotWriter.directory(of: slot.handle.path))
+            return .success(())
+        } catch {
+            return .failure(.writeFailed(error.description))
+        }
     }
 
     // MARK: - Checkpoints
 
     private func maybeCheckpoint() {
-        guard checkpoint == nil, DispatchTime.now() >= nextCheckpointAttempt else { return }
-        let sinceCheckpoint = Int64(log.end - checkpointPosition) + Int64(pending.count)
-        if stateAheadOfLog || checkpointRequested || sinceCheckpoint > configuration.compactionThreshold(aliveNodes: state.aliveNodes.count) {
-            startCheckpoint()
-        }
+        guard round == nil, !requested.isEmpty || DispatchTime.now() >= nextCheckpointAttempt else { return }
+        let catalogLags = catalogDirtySince.map { log.end - min($0, log.end) > laggardBytes } ?? false
+        if !due.isEmpty || catalogLags { startRound() }
     }
 
-    /// Starts a checkpoint of the state as of the log's end (joined by later waiters while it
-    /// runs). What is pending is written to the log first, so that the position is exact.
-    private func startCheckpoint(inBackground: Bool = true) {
-        guard checkpoint == nil else { return }  // waiters join the one in flight
+    /// Starts a round of checkpoints of the snapshots due (of every snapshot with records no
+    /// checkpoint covers, for `everything`), as of the log's end, and of the catalog when it
+    /// changed. What is pending is written to the log first, so that the position is exact.
+    private func startRound(inBackground: Bool = true, everything: Bool = false) {
+        guard round == nil else { return }  // waiters join the next round
         if !pending.isEmpty {
             if durable { _ = commit([]) } else { flushBuffered() }
         }
         let position = log.end
-        let running = Checkpoint(path: path, position: position, covered: log.sealedSegments(before: position),
-                                 bytesBefore: fileBytes + Int64(position - checkpointPosition))
-        checkpoint = running
-        var frozen = state
-        if frozen.leaving, let alive = aliveAtLeave { frozen.aliveNodes = alive }
+        let ids = everything ? due.union(dirty).union(slots.values.filter { $0.aheadOfLog || $0.checkpointRequested }.map(\.id)) : due
+        var items: [CheckpointRound.Item] = []
+        for id in ids {
+            guard let slot = slots[id] else { continue }
+            items.append(.init(id: id, path: slot.handle.path, temporaryPath: layout.temporaryPath(of: slot.handle.name),
+                               state: slot.checkpointState, format: slot.handle.options.format))
+            slot.inFlightSince = slot.dirtySince
+            slot.dirtySince = nil
+            roundBytesBefore[id] = slot.fileBytes + slot.bytesSinceCheckpoint
+            slot.bytesSinceCheckpoint = 0
+            roundWaiters[id] = slot.waiters
+            slot.waiters = []
+            requested.remove(id)
+            roundIDs.insert(id)
+        }
+        due.subtract(ids)
+        guard !items.isEmpty || catalogDirtySince != nil else { return }
+        var catalogItem: CheckpointRound.CatalogItem?
+        if catalogDirtySince != nil {
+            catalogItem = .init(path: layout.catalogPath, bytes: CatalogFile.encode(catalog, position: position))
+            catalogInFlightSince = catalogDirtySince
+            catalogDirtySince = nil
+        }
+        // Once the round is durable the log is needed from the first record no checkpoint
+        // (this round's included) covers.
+        var needed = position
+        for id in dirty where !roundIDs.contains(id) {
+            if let since = slots[id]?.neededSince { needed = min(needed, since) }
+        }
+        let running = CheckpointRound(position: position, items: items, catalog: catalogItem,
+                                      covered: log.sealedSegments(before: needed))
+        round = running
         let queue = self.queue
-        running.start(state: frozen, format: format, io: io, inBackground: inBackground) { queue.wake() }
-        publish()
+        running.start(io: io, inBackground: inBackground) { queue.wake() }
+        publish(items.compactMap { slots[$0.id] })
     }
 
-    private func finishCheckpoint(_ running: Checkpoint) {
-        checkpoint = nil
-        let waiters = checkpointWaiters
-        checkpointWaiters.removeAll()
-        let outcome: Result<CompactionResult, SnapshotError>
-        switch running.result {
-        case .success(let written):
-            fileBytes = written.size
-            checkpointPosition = running.position
-            log.forget(running.covered)
-            checkpoints += 1
-            stateAheadOfLog = false
-            checkpointRequested = false
-            lastError = nil
-            // Bytes a recovery reads: the checkpoint, and the log after the position it covers.
-            let result = CompactionResult(bytesBefore: running.bytesBefore, bytesAfter: fileBytes + Int64(log.end - checkpointPosition),
-                                          seconds: Self.seconds(since: running.startedAt))
-            observer.compacted(result)
-            outcome = .success(result)
-        case .failure(let error):
-            nextCheckpointAttempt = .now() + configuration.compactionRetryInterval
-            record(error)
-            outcome = .failure(error)
-        case nil:
-            outcome = .failure(.compactionFailed("checkpoint did not finish"))
+    private func finishRound(_ running: CheckpointRound) {
+        round = nil
+        let results = running.results
+        var failure: SnapshotError?
+        var finished: [SnapshotSlot] = []
+        for item in running.items {
+            let waiters = roundWaiters.removeValue(forKey: item.id) ?? []
+            let bytesBefore = roundBytesBefore.removeValue(forKey: item.id) ?? 0
+            guard let slot = slots[item.id] else { continue }  // deleted meanwhile
+            let outcome: Result<CompactionResult, SnapshotError>
+            switch results[item.id] ?? .failure(.compactionFailed("checkpoint did not finish")) {
+            case .success(let size):
+                slot.fileBytes = size
+                slot.checkpointPosition = running.position
+                slot.inFlightSince = nil
+                slot.checkpoints += 1
+                slot.aheadOfLog = false
+                slot.checkpointRequested = false
+                if slot.dirtySince == nil { dirty.remove(slot.id) }
+                // Bytes a recovery reads: the checkpoint, and its records logged after the position it covers.
+                let result = CompactionResult(bytesBefore: bytesBefore, bytesAfter: size + slot.bytesSinceCheckpoint,
+                                              seconds: Self.seconds(since: running.startedAt))
+                observer.compacted(result)
+                outcome = .success(result)
+            case .failure(let error):
+                slot.dirtySince = slot.neededSince
+                slot.inFlightSince = nil
+                slot.bytesSinceCheckpoint += max(0, bytesBefore - slot.fileBytes)
+                due.insert(slot.id)
+                failure = error
+                outcome = .failure(error)
+            }
+            finished.append(slot)
+            for waiter in waiters { waiter(outcome) }
         }
-        publish()
-        for waiter in waiters { waiter(outcome) }
+        roundIDs.removeAll()
+        if running.catalog != nil {
+            if let error = running.catalogError {
+                catalogDirtySince = [catalogDirtySince, catalogInFlightSince].compactMap { $0 }.min()
+                failure = failure ?? error
+            }
+            catalogInFlightSince = nil
+        }
+        if let failure {
+            nextCheckpointAttempt = .now() + configuration.compactionRetryInterval
+            record(failure)
+        } else {
+            log.forget(running.covered)
+            rounds += 1
+            if !slots.values.contains(where: \.aheadOfLog) { lastError = nil }
+        }
+        for (slot, completion) in deletesAfterRound { completion(removeFiles(of: slot)) }
+        deletesAfterRound.removeAll()
+        publish(finished)
     }
 
     // MARK: - Close
 
-    /// Writes the final clock and everything pending, then checkpoints all of it and empties
+    /// Writes the final clocks and everything pending, then checkpoints all of it and empties
     /// the log: the files a stopped snapshotd leaves are complete snapshot files (a v1 one is
     /// exactly what Go serf opens). When that fails the log stays, and the next open replays it.
     private func finishClose() {
-        state.checkClock(clock) { encode($0) }
+        checkClocks()
         do {
             try writePending(sync: true)
         } catch {
             record(.writeFailed(error.description))
         }
-        if log.end != checkpointPosition || stateAheadOfLog || checkpointRequested {
-            startCheckpoint(inBackground: false)
-            if let running = checkpoint { finishCheckpoint(running) }
+        if !dirty.isEmpty || !due.isEmpty || catalogDirtySince != nil || slots.values.contains(where: { $0.aheadOfLog || $0.checkpointRequested }) {
+            startRound(inBackground: false, everything: true)
+            if let running = round { finishRound(running) }
         }
-        if checkpointPosition == log.end && !stateAheadOfLog {
+        if dirty.isEmpty && catalogDirtySince == nil && !slots.values.contains(where: \.aheadOfLog) {
             do {
                 try log.removeAll()
             } catch {
@@ -429,7 +716,7 @@ final class SnapshotWriter: @unchecked Sendable {
         } else {
             log.close()
         }
-        publish()
+        publish(Array(slots.values))
         status.withLock { $0.closed = true }
         let waiters = closeWaiters.withLock { box in
             box.done = true

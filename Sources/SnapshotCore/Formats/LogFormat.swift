@@ -4,8 +4,10 @@
 ///     snapshot u32 LE | length u32 LE | type u8 | payload (length bytes) | crc32c u32 LE
 ///
 /// where the checksum covers the snapshot, length, type and payload, and type and payload are
-/// a v2 record's (`V2Format`). A segment is preallocated with zeros: a run of zeros to its end is
-/// space not yet written, never damage. Formats only: no I/O (the log's writer does that).
+/// a v2 record's (`V2Format`), or, for the store's catalog, a `CatalogRecord` (type
+/// `catalogType`, snapshot `catalogSnapshot`). A segment is preallocated with zeros: a run of
+/// zeros to its end is space not yet written, never damage. Formats only: no I/O (the log's
+/// writer does that).
 public enum LogFormat {
     /// `\x89SNAPWAL`: the high first byte keeps a segment from ever reading as v1 text.
     public static let magic: [UInt8] = [0x89, 0x53, 0x4E, 0x41, 0x50, 0x57, 0x41, 0x4C]
@@ -13,6 +15,10 @@ public enum LogFormat {
     public static let headerSize = 24
     /// Snapshot, length, type and checksum around each payload.
     public static let recordOverhead = 13
+    /// The record type of a catalog change: outside v2's types, so a v2 file never holds one.
+    public static let catalogType: UInt8 = 0x40
+    /// The snapshot field of a catalog record: no snapshot's identity (those count up from 0).
+    public static let catalogSnapshot = UInt32.max
 
     /// magic (8) | version u16 | flags u16 (0) | base u64 (the log position of the byte after
     /// the header) | crc32c of the 20 bytes before.
@@ -39,5 +45,16 @@ public enum LogFormat {
     /// snapshot's identity, its checksum taken over the identity too.
     public static func encode(_ record: SnapshotRecord, snapshot: UInt32, into buffer: inout [UInt8]) {
         V2Format.encode(record, into: &buffer, prefix: snapshot)
+    }
+
+    /// Appends a catalog change as one log record.
+    public static func encode(_ record: CatalogRecord, into buffer: inout [UInt8]) {
+        let payload = record.payload
+        let start = buffer.count
+        V2Format.appendLE(catalogSnapshot, to: &buffer)
+        V2Format.appendLE(UInt32(payload.count), to: &buffer)
+        buffer.append(catalogType)
+        buffer.append(contentsOf: payload)
+        V2Format.appendLE(buffer[start...].withUnsafeBytes { CRC32C.checksum($0) }, to: &buffer)
     }
 }

@@ -29,20 +29,42 @@ public struct LogSegmentDecoder {
         public var damaged: [Damage] = []
     }
 
-    public init() {}
+    /// Where records start, and the base a header names (nil: the header is damaged): a log
+    /// segment's (`LogFormat`) unless told otherwise (the catalog file's, `CatalogFile`).
+    let headerSize: Int
+    let base: (UnsafeRawBufferPointer) -> UInt64?
+
+    public init() {
+        self.init(headerSize: LogFormat.headerSize, base: LogFormat.base(ofHeader:))
+    }
+
+    init(headerSize: Int, base: @escaping (UnsafeRawBufferPointer) -> UInt64?) {
+        self.headerSize = headerSize
+        self.base = base
+    }
+
+    /// A valid record: a snapshot's, borrowed from the bytes, or a catalog change.
+    private enum Entry {
+        case record(RecordView)
+        case catalog(CatalogRecord)
+    }
 
     /// Decodes `segment`, calling `visit(position, snapshot, record)` for each valid record
     /// (`position` is the log's: the base plus the offset after the header).
-    public func decode(_ segment: UnsafeRawBufferPointer, _ visit: (UInt64, UInt32, SnapshotRecord) -> Void) -> Report {
-        decodeViews(segment) { position, snapshot, view in visit(position, snapshot, view.record) }
+    /// Catalog records go to `catalog`.
+    public func decode(_ segment: UnsafeRawBufferPointer, _ visit: (UInt64, UInt32, SnapshotRecord) -> Void,
+                       catalog: (UInt64, CatalogRecord) -> Void = { _, _ in }) -> Report {
+        decodeViews(segment, { position, snapshot, view in visit(position, snapshot, view.record) }, catalog: catalog)
     }
 
     /// As `decode`, each record borrowed from `segment` for the visit (replay makes no String of it).
-    func decodeViews(_ segment: UnsafeRawBufferPointer, _ visit: (UInt64, UInt32, RecordView) -> Void) -> Report {
+    func decodeViews(_ segment: UnsafeRawBufferPointer, _ visit: (UInt64, UInt32, RecordView) -> Void,
+                     catalog: (UInt64, CatalogRecord) -> Void = { _, _ in }) -> Report {
         var report = Report()
-        guard let base = LogFormat.base(ofHeader: segment) else {
+        let headerSize = self.headerSize
+        guard let base = base(segment) else {
             report.writtenEnd = segment.count
-            if Self.endOfNonZero(segment, notBefore: 0) <= LogFormat.headerSize {
+            if Self.endOfNonZero(segment, notBefore: 0) <= headerSize {
                 // Nothing past the header's bytes: the segment's first write (its header, then its
                 // first records) cut short. No record can be in it: a torn tail, not damage.
                 report.validEnd = 0
@@ -57,23 +79,28 @@ public struct LogSegmentDecoder {
         let end = segment.count
         // Zeros at the end are unwritten space: find where they start, once (a word at a time:
         // most of a preallocated segment can be zeros).
-        let written = Self.endOfNonZero(segment, notBefore: LogFormat.headerSize)
+        let written = Self.endOfNonZero(segment, notBefore: headerSize)
         report.writtenEnd = written
-        var position = LogFormat.headerSize
+        var position = headerSize
         report.validEnd = position
         var damageStart: Int?
         // Resynchronisation tries a checksum at every plausible offset of a damaged region; the
         // budget (as v2 replay's) keeps crafted bytes from costing more than linear work.
         var budget = Int.max
         while position < written {
-            if let (length, record) = validRecord(at: position, in: segment, before: end, budget: &budget) {
+            if let (length, entry) = validRecord(at: position, in: segment, before: end, budget: &budget) {
                 if let start = damageStart {
                     report.damaged.append(Damage(offset: start, length: position - start))
                     damageStart = nil
                     budget = Int.max
                 }
-                let snapshot = UInt32(littleEndian: segment.loadUnaligned(fromByteOffset: position, as: UInt32.self))
-                visit(base + UInt64(position - LogFormat.headerSize), snapshot, record)
+                let at = base + UInt64(position - headerSize)
+                switch entry {
+                case .record(let record):
+                    visit(at, UInt32(littleEndian: segment.loadUnaligned(fromByteOffset: position, as: UInt32.self)), record)
+                case .catalog(let change):
+                    catalog(at, change)
+                }
                 report.records += 1
                 position += length + LogFormat.recordOverhead
                 report.validEnd = position
@@ -119,18 +146,25 @@ public struct LogSegmentDecoder {
 
     /// The payload length and the record of the valid record at `position`, or nil.
     private func validRecord(at position: Int, in bytes: UnsafeRawBufferPointer, before end: Int,
-                             budget: inout Int) -> (Int, RecordView)? {
+                             budget: inout Int) -> (Int, Entry)? {
         guard end - position >= LogFormat.recordOverhead else { return nil }
         let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self)))
-        guard length <= V2Format.maxPayload, V2Format.RecordType(rawValue: bytes[position + 8]) != nil,
+        let type = bytes[position + 8]
+        guard length <= V2Format.maxPayload, V2Format.RecordType(rawValue: type) != nil || type == LogFormat.catalogType,
               end - position >= length + LogFormat.recordOverhead, budget >= length else { return nil }
         if budget != .max { budget -= length }
         let covered = UnsafeRawBufferPointer(rebasing: bytes[position..<(position + 9 + length)])
         let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 9 + length, as: UInt32.self))
-        guard CRC32C.checksum(covered) == stored,
-              let record = V2Format.decodePayloadView(type: bytes[position + 8], UnsafeRawBufferPointer(rebasing: covered[9...]))
-        else { return nil }
-        return (length, record)
+        guard CRC32C.checksum(covered) == stored else { return nil }
+        let payload = UnsafeRawBufferPointer(rebasing: covered[9...])
+        if type == LogFormat.catalogType {
+            // Only in the catalog's own stream: a snapshot's record of this type is damage.
+            guard UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self)) == LogFormat.catalogSnapshot,
+                  let change = CatalogRecord(payload: payload) else { return nil }
+            return (length, .catalog(change))
+        }
+        guard let record = V2Format.decodePayloadView(type: type, payload) else { return nil }
+        return (length, .record(record))
     }
 
     /// Whether the written bytes from `position` on are the start of one record cut short: its
@@ -140,7 +174,8 @@ public struct LogSegmentDecoder {
         guard available > 0 else { return false }
         if available < 9 { return true }  // not even the length and type: nothing to check
         let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self)))
-        guard length <= V2Format.maxPayload, V2Format.RecordType(rawValue: bytes[position + 8]) != nil else { return false }
+        let type = bytes[position + 8]
+        guard length <= V2Format.maxPayload, V2Format.RecordType(rawValue: type) != nil || type == LogFormat.catalogType else { return false }
         return available < length + LogFormat.recordOverhead
     }
 }

@@ -5,13 +5,15 @@ import Glibc
 /// Replay recovers the good records; the copy keeps what replay could not explain.
 enum DamagedCopy {
     /// Copies `path` to a new `PATH.damaged-YYYYMMDDTHHMMSSZ` (with `-2`, `-3`… when that name
-    /// is taken) and makes the copy durable. Returns the copy's path.
-    static func preserve(_ path: String, io: any FileIO, now: time_t = time(nil)) throws(FileIOError) -> String {
-        var copyPath = path + ".damaged-" + timestamp(now)
+    /// is taken) and makes the copy durable. Returns the copy's path. `base` replaces `PATH` in
+    /// the copy's name (a named snapshot's copies start with a dot: `StoreLayout`).
+    static func preserve(_ path: String, as base: String? = nil, io: any FileIO, now: time_t = time(nil)) throws(FileIOError) -> String {
+        let base = base ?? path
+        var copyPath = base + ".damaged-" + timestamp(now)
         var attempt = 1
         while io.exists(copyPath) {
             attempt += 1
-            copyPath = path + ".damaged-" + timestamp(now) + "-\(attempt)"
+            copyPath = base + ".damaged-" + timestamp(now) + "-\(attempt)"
         }
         let source = try io.openReadOnly(path)
         defer { io.close(source) }

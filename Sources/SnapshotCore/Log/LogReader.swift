@@ -24,11 +24,11 @@ struct LogReader {
         // The records go through replay's own builder (its alive table, no String a record),
         // started from the checkpoint's state.
         var builder = StateBuilder(rejoinAfterLeave: rejoinAfterLeave, startingFrom: state)
-        var report = try read { at, owner, record in
+        var report = try read({ at, owner, record in
             guard owner == snapshot, at >= position else { return }
             builder.record(record, offset: Int64(at))
             replayed += 1
-        }
+        })
         report.replayed = replayed
         if replayed > 0 { state = builder.finish().0 }
         return report
@@ -46,8 +46,9 @@ struct LogReader {
     }
 
     /// Reads every segment, calling `visit(position, snapshot, record)` for each valid record
-    /// (borrowed for the visit).
-    func read(_ visit: (UInt64, UInt32, RecordView) -> Void) throws(FileIOError) -> LogReport {
+    /// (borrowed for the visit), and `catalog(position, change)` for each catalog record.
+    func read(_ visit: (UInt64, UInt32, RecordView) -> Void,
+              catalog: (UInt64, CatalogRecord) -> Void = { _, _ in }) throws(FileIOError) -> LogReport {
         var report = LogReport()
         let names = try io.contentsOfDirectory(directory)
         let segments = names.compactMap { name in LogSegment.sequence(ofName: name).map { ($0, name) } }.sorted { $0.0 < $1.0 }
@@ -67,9 +68,9 @@ struct LogReader {
                 continue
             }
             var segment = LogSegment(sequence: sequence, path: path, base: report.end, end: report.end)
-            let decoded = LogSegmentDecoder().decodeViews(bytes) { position, snapshot, record in
+            let decoded = LogSegmentDecoder().decodeViews(bytes, { position, snapshot, record in
                 visit(position, snapshot, record)
-            }
+            }, catalog: catalog)
             if let base = decoded.base {
                 segment.base = base
                 segment.end = base + UInt64(decoded.validEnd - LogFormat.headerSize)

@@ -35,7 +35,7 @@ public struct StoreReplayer {
             var (state, report) = try file.replay(path: path)
             let log: LogReport
             do throws(FileIOError) {
-                log = try reader.replay(snapshot: SnapshotWriter.snapshotID, after: report.logPosition ?? 0,
+                log = try reader.replay(snapshot: SnapshotWriter.defaultID, after: report.logPosition ?? 0,
                                         onto: &state, rejoinAfterLeave: rejoinAfterLeave)
             } catch {
                 if error.code == ENOENT && attempt < attempts { continue }

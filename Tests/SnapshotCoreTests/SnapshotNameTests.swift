@@ -1,4 +1,4 @@
-@testable import SnapshotService
+@testable import SnapshotCore
 import Testing
 
 /// `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`, byte by byte, as given and once percent-decoded.

@@ -1,0 +1,279 @@
+import Glibc
+
+/// Opens a store as it was left: the snapshot `default`'s file, the catalog file, every named
+/// snapshot's file, then the write-ahead log in one pass (each record onto its snapshot, each
+/// catalog record onto the catalog, those past what the files cover). Repairs what the
+/// data-safety rules allow: a provable torn tail is cut; a damaged file or segment is copied
+/// aside first; a file nothing explains is kept and reported.
+struct StoreRecovery {
+    let layout: StoreLayout
+    let configuration: EngineConfiguration
+    private var io: any FileIO { configuration.io }
+
+    /// One snapshot while the store is read back.
+    struct Recovering {
+        var id: UInt32
+        var name: SnapshotName
+        var options: SnapshotOptions
+        var initial: SnapshotState
+        /// Started at its first record past its file's position.
+        var builder: StateBuilder?
+        var filePosition: UInt64
+        var fileBytes: Int64
+        var report: ReplayReport
+        var firstReplayed: UInt64?
+        var replayed = 0
+    }
+
+    struct Recovered {
+        var slots: [Recovering]
+        var catalog: Catalog
+        var catalogDirtySince: UInt64?
+        var log: LogWriter
+        var report: StoreReport
+    }
+
+    func open() throws -> Recovered {
+        var report = StoreReport()
+        let fileDefaults = SnapshotOptions(format: configuration.format, rejoinAfterLeave: configuration.rejoinAfterLeave)
+        let (state, defaultReport, size) = try openCheckpoint(layout.defaultPath, damagedBase: layout.defaultPath,
+                                                              options: fileDefaults, createsEmpty: true)
+        report.defaultReplay = defaultReport
+        try io.createDirectory(layout.logDirectory)
+        // Always, not only when this open creates them: a process killed after a create or
+        // a checkpoint's rename, before the directory fsync that followed, leaves a name
+        // that is in the page cache but maybe not on disk (the power-loss tests).
+        try io.syncDirectory(SnapshotWriter.directory(of: layout.defaultPath))
+        var snapshots: [Recovering] = [Recovering(
+            id: SnapshotWriter.defaultID, name: .default,
+            options: SnapshotOptions(format: defaultReport.format, rejoinAfterLeave: configuration.rejoinAfterLeave),
+            initial: state, filePosition: defaultReport.logPosition ?? 0, fileBytes: size, report: defaultReport)]
+        var covered = defaultReport.logPosition ?? 0
+
+        let hasNamed = io.exists(layout.snapshotsDirectory)
+        var catalog = Catalog()
+        var catalogPosition: UInt64 = 0
+        if hasNamed {
+            try io.syncDirectory(layout.snapshotsDirectory)
+            for name in try io.contentsOfDirectory(layout.snapshotsDirectory)
+            where name.hasPrefix(".") && name.hasSuffix(".checkpoint") {
+                try io.remove(layout.snapshotsDirectory + "/" + name)  // a checkpoint cut short
+            }
+            if io.exists(layout.catalogPath) {
+                let bytes = try Self.contents(of: layout.catalogPath, io: io)
+                let decoded = bytes.withUnsafeBytes { CatalogFile.decode($0) }
+                if let decoded { (catalog, catalogPosition) = (decoded.catalog, decoded.position) }
+                if decoded?.damaged ?? true {
+                    report.catalogDamaged = true
+                    report.preservedCopies.append(try DamagedCopy.preserve(layout.catalogPath, io: io))
+                }
+                covered = max(covered, catalogPosition)
+            }
+        }
+        for entry in catalog.entries.values.sorted(by: { $0.id < $1.id }) {
+            snapshots.append(try openNamed(entry, report: &report))
+        }
+
+        // The log, in one pass.
+        var index: [UInt32: Int] = [:]
+        for (i, snapshot) in snapshots.enumerated() { index[snapshot.id] = i }
+        var catalogDirtySince: UInt64?
+        var failure: (any Error)?
+        var orphans = 0
+        var lastID: UInt32?, lastIndex = -1
+        let reader = LogReader(directory: layout.logDirectory, io: io)
+        var logReport = try reader.read({ at, id, record in
+            if id != lastID {
+                lastID = id
+                lastIndex = index[id] ?? -1
+            }
+            guard lastIndex >= 0 else { orphans += 1; return }
+            guard at >= snapshots[lastIndex].filePosition else { return }
+            if snapshots[lastIndex].builder == nil {
+                snapshots[lastIndex].builder = StateBuilder(rejoinAfterLeave: snapshots[lastIndex].options.rejoinAfterLeave,
+                                                            startingFrom: snapshots[lastIndex].initial)
+                snapshots[lastIndex].firstReplayed = at
+            }
+            snapshots[lastIndex].builder?.record(record, offset: Int64(at))
+            snapshots[lastIndex].replayed += 1
+        }, catalog: { at, change in
+            guard at >= catalogPosition, failure == nil else { return }
+            if catalogDirtySince == nil { catalogDirtySince = at }
+            let replacedID: UInt32? = switch change {
+            case .create(_, let name, _): catalog.ids[name]
+            case .delete(let id): id
+            }
+            catalog.apply(change, at: at)
+            if let replacedID, let i = index.removeValue(forKey: replacedID) {
+                snapshots[i].builder = nil
+                snapshots[i].replayed = 0
+                snapshots[i].id = .max  // dropped below
+            }
+            if case .create(let id, _, _) = change, let entry = catalog.entries[id] {
+                do {
+                    let opened = try openNamed(entry, report: &report)
+                    covered = max(covered, opened.filePosition)
+                    index[id] = snapshots.count
+                    snapshots.append(opened)
+                } catch {
+                    failure = error
+                }
+            }
+            lastID = nil  // the index changed
+        })
+        if let failure { throw failure }
+        for snapshot in snapshots { covered = max(covered, snapshot.filePosition) }
+        logReport.replayed = snapshots.reduce(0) { $0 + $1.replayed }
+        report.orphanRecords = orphans
+        snapshots.removeAll { $0.id == .max }
+        for i in snapshots.indices {
+            if var builder = snapshots[i].builder {
+                snapshots[i].initial = builder.finish().0
+                snapshots[i].builder = nil
+            }
+        }
+        for unused in logReport.unused { try io.remove(unused) }
+
+        if hasNamed { try sortFiles(catalog: catalog, report: &report) }
+        let log = try LogWriter(
+            directory: layout.logDirectory, io: io,
+            configuration: .init(segmentSize: configuration.segmentSize,
+                                 prepareInBackground: configuration.preparesSegmentsInBackground),
+            sealed: logReport.segments, sequence: logReport.lastSequence + 1, base: max(logReport.end, covered))
+        report.log = logReport
+        return Recovered(slots: snapshots, catalog: catalog, catalogDirtySince: catalogDirtySince, log: log, report: report)
+    }
+
+    /// A named snapshot's file: missing (none written yet), or read as the snapshot `default`'s
+    /// is. A file that covers less of the log than the snapshot's create record is not this
+    /// snapshot's (an earlier one of the same name): it is copied aside, and the snapshot starts empty.
+    private func openNamed(_ entry: Catalog.Entry, report: inout StoreReport) throws -> Recovering {
+        let path = layout.path(of: entry.name)
+        var state = SnapshotState(), fileReport = ReplayReport(), size: Int64 = 0
+        fileReport.format = entry.options.format
+        if io.exists(path) {
+            (state, fileReport, size) = try openCheckpoint(path, damagedBase: layout.damagedCopyBase(of: entry.name),
+                                                           options: entry.options, createsEmpty: false)
+            if (fileReport.logPosition ?? 0) < entry.createdAt {
+                report.preservedCopies.append(try DamagedCopy.preserve(path, as: layout.damagedCopyBase(of: entry.name), io: io))
+                report.staleFiles.append(path)
+                state = SnapshotState()
+                fileReport = ReplayReport()
+                fileReport.format = entry.options.format
+                size = 0
+            }
+            if fileReport.isDamaged || fileReport.preservedCopy != nil { report.damagedSnapshots.append(entry.name) }
+        }
+        return Recovering(id: entry.id, name: entry.name, options: entry.options, initial: state,
+                          filePosition: fileReport.logPosition ?? 0, fileBytes: size, report: fileReport)
+    }
+
+    /// The files of the snapshots directory: a snapshot's, the store's own (names with a leading
+    /// dot), one left by a delete that stopped before it removed the file (removed now), or one
+    /// nothing explains (kept, reported).
+    private func sortFiles(catalog: Catalog, report: inout StoreReport) throws {
+        for file in try io.contentsOfDirectory(layout.snapshotsDirectory) where !file.hasPrefix(".") {
+            guard let name = try? SnapshotName(file) else {
+                report.unexplainedFiles.append(layout.snapshotsDirectory + "/" + file)
+                continue
+            }
+            if catalog.ids[name] != nil { continue }
+            if catalog.deletedNames.contains(name) {
+                try io.remove(layout.path(of: name))
+                report.removedFiles.append(layout.path(of: name))
+            } else {
+                report.unexplainedFiles.append(layout.path(of: name))
+            }
+        }
+        if !report.removedFiles.isEmpty { try io.syncDirectory(layout.snapshotsDirectory) }
+    }
+
+    /// Replays a snapshot file, repairing what the data-safety rules allow: a provable torn
+    /// tail is cut; a damaged file is kept as a copy and rewritten from what was recovered; a
+    /// new or interrupted one gets an empty checkpoint (`createsEmpty`: the snapshot `default`,
+    /// whose file is there from the start). Returns the state, the report and the size.
+    func openCheckpoint(_ path: String, damagedBase: String, options: SnapshotOptions,
+                        createsEmpty: Bool) throws -> (SnapshotState, ReplayReport, Int64) {
+        try io.remove(path + ".compact")  // left by a compaction of an earlier version
+        if createsEmpty { try io.remove(path + ".checkpoint") }
+        let fd = try io.open(path, create: true, truncate: false)
+        defer { io.close(fd) }
+        var (state, report) = try SnapshotReplayer(
+            io: io, rejoinAfterLeave: options.rejoinAfterLeave, defaultFormat: options.format
+        ).replay(fd: fd, path: path)
+        let fileSize = report.validLength + report.tornTailBytes
+        if report.records == 0 && report.ignored == 0 && report.createdAt == nil
+            && fileSize <= Int64(V2Format.headerSize) {
+            // No record, no valid header and at most a header's bytes: a new file whose
+            // header a power loss cut short, or left zeroed or garbled to its length, before
+            // its fsync. It is started again in the configured format, rather than kept with
+            // a damaged v2 header (reported at every open) or, when the bytes read as text, made v1.
+            // Bytes that are not a torn header are kept beside it first, like any damage.
+            if report.isDamaged { report.preservedCopy = try DamagedCopy.preserve(path, as: damagedBase, io: io) }
+            report.skipped = []
+            report.validLength = 0
+            report.tornTailBytes = fileSize
+            report.format = options.format
+            state = SnapshotState()
+        }
+        var size = report.validLength
+        // A named snapshot's temporary file starts with a dot, as everything the store writes
+        // beside the snapshots' files (`StoreLayout`).
+        let temporary = createsEmpty ? nil : damagedBase + ".checkpoint"
+        if report.isDamaged {
+            report.preservedCopy = try DamagedCopy.preserve(path, as: damagedBase, io: io)
+            // Where the position itself was lost, 0: the log is replayed whole, which gives the same
+            // state (its records are in order, and the last record wins).
+            size = try SnapshotFileWriter.replace(path, with: state, format: report.format, io: io,
+                                                  logPosition: report.logPosition ?? 0, temporaryPath: temporary)
+        } else if report.tornTailBytes > 0 && size > 0 {
+            try io.truncate(fd, to: report.validLength, path: path)
+            try io.sync(fd, path: path)
+        }
+        if size == 0 && (createsEmpty || fileSize > 0) {
+            // A new snapshot: an empty checkpoint, so that the file is there from the start.
+            size = try SnapshotFileWriter.replace(path, with: state, format: report.format, io: io,
+                                                  logPosition: report.logPosition ?? 0, temporaryPath: temporary)
+        }
+        return (state, report, size)
+    }
+
+    /// The whole of a small file.
+    static func contents(of path: String, io: any FileIO) throws(FileIOError) -> [UInt8] {
+        let fd = try io.openReadOnly(path)
+        defer { io.close(fd) }
+        var bytes: [UInt8] = []
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = try io.read(fd, into: buffer, path: path)
+            if n == 0 { break }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        }
+        return bytes
+    }
+}
+
+/// What opening a store found.
+public struct StoreReport: Sendable {
+    /// Replaying the snapshot `default`'s file.
+    public var defaultReplay = ReplayReport()
+    /// Reading the write-ahead log.
+    public var log = LogReport()
+    /// Named snapshots whose file was damaged (copied aside and rewritten from what was recovered).
+    public var damagedSnapshots: [SnapshotName] = []
+    /// The catalog file was damaged: copied aside, its valid records kept.
+    public var catalogDamaged = false
+    /// Copies kept of damaged or stale files (named snapshots and the catalog).
+    public var preservedCopies: [String] = []
+    /// Files of an earlier snapshot of the same name (copied aside; the snapshot started empty).
+    public var staleFiles: [String] = []
+    /// Files in the snapshots directory nothing explains: kept as they are.
+    public var unexplainedFiles: [String] = []
+    /// Files of deleted snapshots a stop left behind, removed now.
+    public var removedFiles: [String] = []
+    /// Log records of no snapshot the store knows (of deleted ones).
+    public var orphanRecords = 0
+
+    public init() {}
+}
