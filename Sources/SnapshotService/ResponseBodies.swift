@@ -29,6 +29,45 @@ enum ResponseBodies {
         var durable: Bool
     }
 
+    struct SnapshotEntry: Encodable {
+        var name: String
+        var alive: Int
+        var leaving: Bool
+        var format: String
+        var rejoin_after_leave: Bool
+    }
+
+    struct SnapshotList: Encodable {
+        var snapshots: [SnapshotEntry]
+        /// The `after` of the next page; nil on the last.
+        var next: String?
+    }
+
+    struct Stats: Encodable {
+        var name: String
+        var format: String
+        var rejoin_after_leave: Bool
+        var alive: Int
+        var leaving: Bool
+        var clock: UInt64
+        var event_clock: UInt64
+        var query_clock: UInt64
+        var file_bytes: Int64
+        var checkpoint_position: UInt64
+        var log_position: UInt64
+        var checkpoints: Int
+        var checkpointing: Bool
+    }
+
+    struct Imported: Encodable {
+        var format: String
+        var records: Int
+        var alive: Int
+        var damaged_regions: Int
+        var torn_tail_bytes: Int64
+        var replaced: Bool
+    }
+
     struct Status: Encodable {
         var status: String
         var error: String?

@@ -10,6 +10,11 @@ public struct ServiceConfiguration: Sendable {
     public var tokenGrants: TokenGrants?
     /// With tokens: also protect the read routes (snapshot, metrics).
     public var protectReads = false
+    /// A first write to a snapshot that does not exist creates it with the server's options
+    /// (false: 404 until it is created with `PUT /v1/snapshots/{name}`).
+    public var autoCreate = true
+    /// The most snapshots `GET /v1/snapshots` answers in one page.
+    public var maxListPage = 1000
 
     public init() {}
 }

@@ -37,6 +37,9 @@ public final class ServiceMetrics: EngineObserver {
     private let eventClock: Gauge
     private let queryClock: Gauge
     private let leaving: Gauge
+    private let snapshots: Gauge
+    private let storeAlive: Gauge
+    private let storeLeaving: Gauge
     private let ready: Gauge
     private let openConnections: Gauge
     private let requestSeconds: ValueHistogram
@@ -96,7 +99,12 @@ public final class ServiceMetrics: EngineObserver {
         logSinceCheckpoint = gauge("log_since_checkpoint", "bytes", "Log bytes after the last checkpoint: what a recovery replays.")
         replayLogRecords = gauge("replay_log", "records", "Log records replayed at start, after the checkpoint.")
         replayLogDamaged = gauge("replay_log_damaged", "regions", "Damaged regions found in the log at start (each segment kept as a copy).")
-        aliveNodes = gauge("alive", "nodes", "Alive nodes in the snapshot.")
+        aliveNodes = gauge("alive", "nodes", "Alive nodes in the snapshot default.")
+        // Across every snapshot of the store: no label per snapshot (its name would make the
+        // series unbounded); per-snapshot detail is in GET /v1/snapshots/{name}/stats.
+        snapshots = gauge("snapshots", "", "Snapshots in the store, default included.")
+        storeAlive = gauge("store_alive", "nodes", "Alive nodes across every snapshot of the store.")
+        storeLeaving = gauge("store_leaving", "snapshots", "Snapshots whose agent has left.")
         replayRecords = gauge("replay", "records", "Valid records replayed at start.")
         replaySkipped = gauge("replay_skipped", "records", "Records (or damaged regions) skipped at start because they did not parse or verify.")
         replayTornBytes = gauge("replay_torn_tail", "bytes", "Bytes of an incomplete last record truncated at start.")
@@ -104,7 +112,7 @@ public final class ServiceMetrics: EngineObserver {
         clock = gauge("clock", "", "The member Lamport clock last recorded.")
         eventClock = gauge("event_clock", "", "The user-event Lamport clock last recorded.")
         queryClock = gauge("query_clock", "", "The query Lamport clock last recorded.")
-        leaving = gauge("leaving", "", "1 while the agent has left (events refused until it rejoins).")
+        leaving = gauge("leaving", "", "1 while the agent of the snapshot default has left (events refused until it rejoins).")
         ready = gauge("ready", "", "1 when /readyz answers 200: replayed and able to write.")
         openConnections = gauge("http_open", "connections", "Open HTTP connections.")
         requestSeconds = registry.makeValueHistogram(
@@ -205,6 +213,10 @@ public final class ServiceMetrics: EngineObserver {
             eventClock.set(Double(status.state.lastEventClock))
             queryClock.set(Double(status.state.lastQueryClock))
             leaving.set(status.state.leaving ? 1.0 : 0.0)
+            let totals = engine.store.totals
+            snapshots.set(Double(totals.snapshots))
+            storeAlive.set(Double(totals.alive))
+            storeLeaving.set(Double(totals.leaving))
         }
         var buffer: [UInt8] = []
         buffer.reserveCapacity(16 * 1024)

@@ -11,6 +11,10 @@ import Synchronization
 public final class SnapshotAPI: Sendable {
     public static let routes: [(method: String, path: String)] = [
         ("POST", "/v1/events"), ("GET", "/v1/snapshot"), ("POST", "/v1/leave"), ("POST", "/v1/rejoin"), ("POST", "/v1/compact"),
+        ("GET", "/v1/snapshots"), ("PUT", "/v1/snapshots/{name}"), ("GET", "/v1/snapshots/{name}"),
+        ("DELETE", "/v1/snapshots/{name}"), ("POST", "/v1/snapshots/{name}/events"), ("POST", "/v1/snapshots/{name}/leave"),
+        ("POST", "/v1/snapshots/{name}/rejoin"), ("POST", "/v1/snapshots/{name}/compact"),
+        ("GET", "/v1/snapshots/{name}/stats"), ("GET", "/v1/snapshots/{name}/export"), ("POST", "/v1/snapshots/{name}/import"),
         ("GET", "/metrics"), ("GET", "/healthz"), ("GET", "/readyz"),
     ]
 
@@ -54,15 +58,27 @@ public final class SnapshotAPI: Sendable {
 
     public var engine: SnapshotEngine? { engineSlot.withLock { $0 } }
 
-    /// The router with every route of the API. The `/v1` routes act on the snapshot named
-    /// `default` (the one snapshot there is): a token must cover that name.
+    /// The router with every route of the API. The `/v1/snapshots/{name}` routes act on the
+    /// snapshot the path names, the older `/v1` routes on the snapshot `default`: a token must
+    /// cover that name.
     public var router: Router {
         var router = Router()
-        router.add("POST", "/v1/events", guarded(write: true) { [self] in postEvents($0, $1) })
-        router.add("GET", "/v1/snapshot", guarded(write: false) { [self] in getSnapshot($0, $1) })
-        router.add("POST", "/v1/leave", guarded(write: true) { [self] in postLeave($0, $1) })
-        router.add("POST", "/v1/rejoin", guarded(write: true) { [self] in postRejoin($0, $1) })
-        router.add("POST", "/v1/compact", guarded(write: true) { [self] in postCompact($0, $1) })
+        typealias Handler = @Sendable (HTTPRequest, HTTPResponder, SnapshotName) -> Void
+        func both(_ method: String, _ legacy: String?, _ named: String, write: Bool, _ handler: @escaping Handler) {
+            if let legacy { router.add(method, legacy, snapshotRoute(write: write, fixed: .default, handler)) }
+            router.add(method, named, snapshotRoute(write: write, fixed: nil, handler))
+        }
+        both("POST", "/v1/events", "/v1/snapshots/{name}/events", write: true) { [self] in postEvents($0, $1, $2) }
+        both("GET", "/v1/snapshot", "/v1/snapshots/{name}", write: false) { [self] in getSnapshot($0, $1, $2) }
+        both("POST", "/v1/leave", "/v1/snapshots/{name}/leave", write: true) { [self] in postLeave($0, $1, $2) }
+        both("POST", "/v1/rejoin", "/v1/snapshots/{name}/rejoin", write: true) { [self] in postRejoin($0, $1, $2) }
+        both("POST", "/v1/compact", "/v1/snapshots/{name}/compact", write: true) { [self] in postCompact($0, $1, $2) }
+        both("PUT", nil, "/v1/snapshots/{name}", write: true) { [self] in putSnapshot($0, $1, $2) }
+        both("DELETE", nil, "/v1/snapshots/{name}", write: true) { [self] in deleteSnapshot($0, $1, $2) }
+        both("GET", nil, "/v1/snapshots/{name}/stats", write: false) { [self] in getStats($0, $1, $2) }
+        both("GET", nil, "/v1/snapshots/{name}/export", write: false) { [self] in getExport($0, $1, $2) }
+        both("POST", nil, "/v1/snapshots/{name}/import", write: true) { [self] in postImport($0, $1, $2) }
+        router.add("GET", "/v1/snapshots", guarded(write: false, snapshot: nil) { [self] in listSnapshots($0, $1) })
         router.add("GET", "/metrics", guarded(write: false, snapshot: nil) { [self] in $1.respond(metricsResponse()) })
         router.add("GET", "/healthz") { _, responder in
             responder.respond(.json(status: 200, ResponseBodies.encode(ResponseBodies.Status(status: "ok"))))
@@ -76,14 +92,14 @@ public final class SnapshotAPI: Sendable {
     public var hooks: HTTPServerHooks {
         var hooks = HTTPServerHooks()
         let metrics = self.metrics
-        let known = Set(Self.routes.map(\.path))
+        let router = self.router
         // Labels from a fixed set, so that clients cannot grow the series without bound.
         let methods: Set = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
         hooks.connectionOpened = { metrics.connectionOpened() }
         hooks.connectionClosed = { metrics.connectionClosed() }
         hooks.responseSent = { method, path, status, seconds, _ in
             metrics.responded(method: methods.contains(method) ? method : "other",
-                              route: known.contains(path) ? path : "other", status: status, seconds: seconds)
+                              route: router.route(matching: path) ?? "other", status: status, seconds: seconds)
         }
         let logger = self.logger
         let acceptFailures = self.acceptFailures
@@ -106,7 +122,7 @@ public final class SnapshotAPI: Sendable {
 
     // MARK: - Routes
 
-    private func postEvents(_ request: HTTPRequest, _ responder: HTTPResponder) {
+    private func postEvents(_ request: HTTPRequest, _ responder: HTTPResponder, _ name: SnapshotName) {
         if let coding = Self.contentCoding(request.headers) {
             // RFC 9110 §15.5.16: 415 for a content coding the server does not accept, and
             // Accept-Encoding says which it does.
@@ -128,7 +144,7 @@ public final class SnapshotAPI: Sendable {
         }
         guard let engine = ready(responder) else { return }
         let deadline = DispatchTime.now() + configuration.queueWait
-        engine.submit(events, deadline: deadline) { [self] result in
+        engine.store.submit(events, to: name, creating: configuration.autoCreate, deadline: deadline) { [self] result in
             switch result {
             case .success(let ack):
                 responder.respond(.json(status: ack.durable ? 200 : 202, ResponseBodies.acknowledgement(ack)))
@@ -138,9 +154,13 @@ public final class SnapshotAPI: Sendable {
         }
     }
 
-    private func getSnapshot(_ request: HTTPRequest, _ responder: HTTPResponder) {
+    private func getSnapshot(_ request: HTTPRequest, _ responder: HTTPResponder, _ name: SnapshotName) {
         guard let shuffled = order(request, responder), let engine = ready(responder) else { return }
-        responder.respond(.json(status: 200, Self.snapshotBody(engine.status.state, shuffled: shuffled)))
+        guard let status = engine.store.status(of: name) else {
+            responder.respond(errorResponse(.unknownSnapshot(name.rawValue)))
+            return
+        }
+        responder.respond(.json(status: 200, Self.snapshotBody(status.state, shuffled: shuffled)))
     }
 
     /// `?order=sorted` (the default) or `?order=random`: whether the nodes are shuffled, or nil
@@ -163,12 +183,12 @@ public final class SnapshotAPI: Sendable {
             query_clock: state.lastQueryClock, leaving: state.leaving))
     }
 
-    private func postLeave(_ request: HTTPRequest, _ responder: HTTPResponder) {
+    private func postLeave(_ request: HTTPRequest, _ responder: HTTPResponder, _ name: SnapshotName) {
         guard let engine = ready(responder) else { return }
-        engine.leave { [self] result in
+        engine.store.leave(name) { [self] result in
             switch result {
             case .success:
-                logger.info("the agent left: events are refused until it rejoins (POST /v1/rejoin)")
+                logger.info("the agent left: events are refused until it rejoins", metadata: ["snapshot": "\(name)"])
                 responder.respond(.json(status: 200, ResponseBodies.encode(ResponseBodies.Leave(leaving: true, durable: true))))
             case .failure(let error):
                 responder.respond(errorResponse(error))
@@ -178,13 +198,16 @@ public final class SnapshotAPI: Sendable {
 
     /// The agent's new life: ends a leave (as Go's replay of it does) and answers the state to
     /// rejoin with; without a leave it only answers the state.
-    private func postRejoin(_ request: HTTPRequest, _ responder: HTTPResponder) {
+    private func postRejoin(_ request: HTTPRequest, _ responder: HTTPResponder, _ name: SnapshotName) {
         guard let shuffled = order(request, responder), let engine = ready(responder) else { return }
-        let wasLeaving = engine.status.state.leaving
-        engine.rejoin { [self] result in
+        let wasLeaving = engine.store.status(of: name)?.state.leaving ?? false
+        engine.store.rejoin(name) { [self] result in
             switch result {
             case .success(let state):
-                if wasLeaving { logger.info("the agent rejoined: events are recorded again", metadata: ["alive": "\(state.aliveNodes.count)"]) }
+                if wasLeaving {
+                    logger.info("the agent rejoined: events are recorded again",
+                                metadata: ["snapshot": "\(name)", "alive": "\(state.aliveNodes.count)"])
+                }
                 responder.respond(.json(status: 200, Self.snapshotBody(state, shuffled: shuffled)))
             case .failure(let error):
                 responder.respond(errorResponse(error))
@@ -192,9 +215,9 @@ public final class SnapshotAPI: Sendable {
         }
     }
 
-    private func postCompact(_ request: HTTPRequest, _ responder: HTTPResponder) {
+    private func postCompact(_ request: HTTPRequest, _ responder: HTTPResponder, _ name: SnapshotName) {
         guard let engine = ready(responder) else { return }
-        engine.compact { [self] result in
+        engine.store.compact(name) { [self] result in
             switch result {
             case .success(let r):
                 let body = ResponseBodies.Compaction(bytes_before: r.bytesBefore, bytes_after: r.bytesAfter, duration_seconds: r.seconds)
@@ -226,7 +249,7 @@ public final class SnapshotAPI: Sendable {
 
     // MARK: - Helpers
 
-    private func ready(_ responder: HTTPResponder) -> SnapshotEngine? {
+    func ready(_ responder: HTTPResponder) -> SnapshotEngine? {
         if let engine { return engine }
         responder.respond(.error(status: 503, "starting: the snapshot is being replayed", headers: retryAfter))
         return nil
@@ -234,7 +257,7 @@ public final class SnapshotAPI: Sendable {
 
     private var retryAfter: [(String, String)] { [("Retry-After", String(configuration.retryAfter))] }
 
-    private func errorResponse(_ error: SnapshotError) -> HTTPResponse {
+    func errorResponse(_ error: SnapshotError) -> HTTPResponse {
         switch error {
         case .invalidEvent: .error(status: 400, error.description)
         case .leaving, .conflict, .tooManySnapshots: .error(status: 409, error.description)
@@ -246,29 +269,58 @@ public final class SnapshotAPI: Sendable {
     /// Wraps a handler with the bearer-token check, when tokens are configured: an unknown token
     /// (or none) is answered 401, a known one whose grants do not cover `snapshot` 403 (nil:
     /// the route acts on no snapshot, any known token will do). The grants are read per request,
-    /// so a reload applies to the next one. A refusal is logged at info with the client's address
-    /// (the token given is never logged; for a 403, the line of the token file that matched).
+    /// so a reload applies to the next one.
     private func guarded(write: Bool, snapshot: SnapshotName? = .default, _ handler: @escaping HTTPHandler) -> HTTPHandler {
         guard configuration.tokenGrants != nil, write || configuration.protectReads else { return handler }
-        let logger = self.logger
         return { [self] request, responder in
-            let header = request.headers["authorization"]
-            switch tokenGrants?.authorize(header, snapshot: snapshot) ?? .unknownToken {
-            case .granted:
-                handler(request, responder)
-            case .unknownToken:
-                logger.info("401: \(request.method) \(request.path) without a valid bearer token", metadata: [
-                    "client": "\(request.remoteAddress)", "authorization": header == nil ? "missing" : "wrong",
-                ])
-                responder.respond(.error(status: 401, "a valid bearer token is required",
-                                         headers: [("WWW-Authenticate", "Bearer realm=\"snapshotd\"")]))
-            case .notGranted(let line):
-                let name = snapshot?.rawValue ?? ""
-                logger.info("403: \(request.method) \(request.path): the token may not use the snapshot \(name)", metadata: [
-                    "client": "\(request.remoteAddress)", "token_file_line": "\(line)",
-                ])
-                responder.respond(.error(status: 403, "this token may not use the snapshot \"\(name)\""))
+            if authorized(request, responder, snapshot: snapshot) { handler(request, responder) }
+        }
+    }
+
+    /// A route on one snapshot: the one named in its path (`{name}`, percent-decoded and checked:
+    /// 400 when it is not a valid name; nothing else ever reaches the store), or `fixed`; then
+    /// the token check for that name (`guarded`).
+    private func snapshotRoute(write: Bool, fixed: SnapshotName?,
+                               _ handler: @escaping @Sendable (HTTPRequest, HTTPResponder, SnapshotName) -> Void) -> HTTPHandler {
+        let checks = configuration.tokenGrants != nil && (write || configuration.protectReads)
+        return { [self] request, responder in
+            let name: SnapshotName
+            if let fixed {
+                name = fixed
+            } else {
+                do throws(SnapshotNameError) {
+                    name = try SnapshotName(percentEncoded: request.pathParameters["name"] ?? "")
+                } catch {
+                    responder.respond(.error(status: 400, error.description))
+                    return
+                }
             }
+            if !checks || authorized(request, responder, snapshot: name) { handler(request, responder, name) }
+        }
+    }
+
+    /// Whether the request's token may use `snapshot`; answers 401 or 403 when not. A refusal is
+    /// logged at info with the client's address (the token given is never logged; for a 403, the
+    /// line of the token file that matched).
+    private func authorized(_ request: HTTPRequest, _ responder: HTTPResponder, snapshot: SnapshotName?) -> Bool {
+        let header = request.headers["authorization"]
+        switch tokenGrants?.authorize(header, snapshot: snapshot) ?? .unknownToken {
+        case .granted:
+            return true
+        case .unknownToken:
+            logger.info("401: \(request.method) \(request.path) without a valid bearer token", metadata: [
+                "client": "\(request.remoteAddress)", "authorization": header == nil ? "missing" : "wrong",
+            ])
+            responder.respond(.error(status: 401, "a valid bearer token is required",
+                                     headers: [("WWW-Authenticate", "Bearer realm=\"snapshotd\"")]))
+            return false
+        case .notGranted(let line):
+            let name = snapshot?.rawValue ?? ""
+            logger.info("403: \(request.method) \(request.path): the token may not use the snapshot \(name)", metadata: [
+                "client": "\(request.remoteAddress)", "token_file_line": "\(line)",
+            ])
+            responder.respond(.error(status: 403, "this token may not use the snapshot \"\(name)\""))
+            return false
         }
     }
 

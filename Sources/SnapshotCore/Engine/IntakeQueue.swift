@@ -25,6 +25,9 @@ enum WorkItem: Sendable {
     case create(UInt32, @Sendable (Result<Void, SnapshotError>) -> Void)
     /// A named snapshot removed: its delete record synced, then its file removed.
     case delete(UInt32, @Sendable (Result<Void, SnapshotError>) -> Void)
+    /// The snapshot's state replaced by an imported one (refused when it has records, unless
+    /// `replacing`), durably: answered once synced.
+    case replace(UInt32, SnapshotState, replacing: Bool, @Sendable (Result<Void, SnapshotError>) -> Void)
 }
 
 /// What the writer takes from the queue in one go.
@@ -145,6 +148,10 @@ final class IntakeQueue: @unchecked Sendable {
         switch item {
         case .leave(let snapshot, _): leaving.insert(snapshot)
         case .rejoin(let snapshot, _), .delete(let snapshot, _): leaving.remove(snapshot)
+        case .replace(let snapshot, let state, _, _):
+            // Events after it are refused when the imported state is leaving (the writer refuses
+            // them too, should the import itself be refused).
+            if state.leaving { leaving.insert(snapshot) } else { leaving.remove(snapshot) }
         case .events, .compact, .create: break
         }
         items.append(item)
@@ -156,6 +163,13 @@ final class IntakeQueue: @unchecked Sendable {
     /// A leave that failed to reach the disk: events are accepted again.
     func clearLeaving(_ snapshot: UInt32) {
         condition.withLock { _ = leaving.remove(snapshot) }
+    }
+
+    /// Whether events to `snapshot` are refused as leaving (a replace that did not happen).
+    func setLeaving(_ snapshot: UInt32, _ isLeaving: Bool) {
+        condition.withLock {
+            if isLeaving { leaving.insert(snapshot) } else { leaving.remove(snapshot) }
+        }
     }
 
     /// Stops intake. Parked submissions are admitted (they will be written); returns false

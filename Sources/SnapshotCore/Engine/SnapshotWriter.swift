@@ -164,6 +164,7 @@ final class SnapshotWriter: @unchecked Sendable {
                 startRound()
             case .create(let id, let completion): create(id, completion)
             case .delete(let id, let completion): delete(id, completion)
+            case .replace(let id, let state, let replacing, let completion): replace(id, with: state, replacing: replacing, completion)
             }
         }
         if !batch.isEmpty { _ = commit(batch) }
@@ -568,6 +569,54 @@ final class SnapshotWriter: @unchecked Sendable {
             completion(removeFiles(of: slot))
         }
         publishStore()
+    }
+
+    /// Replaces a snapshot's state by an imported one in one durable write: a reset record, then
+    /// the records that rebuild the state (what a checkpoint of it would hold).
+    private func replace(_ id: UInt32, with imported: SnapshotState, replacing: Bool,
+                         _ completion: @Sendable (Result<Void, SnapshotError>) -> Void) {
+        if let existing = slots[id], !replacing, Self.hasRecords(existing.state) {
+            queue.setLeaving(id, existing.state.leaving)
+            completion(.failure(.conflict("the snapshot \"\(existing.handle.name)\" has records: import with ?replace=true to replace them")))
+            return
+        }
+        var before = undoPoint(keepingState: true)
+        guard let slot = slots[id] ?? materialize(id, saving: &before) else {
+            completion(.failure(.unknownSnapshot("#\(id)")))
+            return
+        }
+        before.slots?.append(.init(slot: slot, state: slot.state, clock: slot.clock,
+                                   dirtySince: slot.dirtySince, bytesSinceCheckpoint: slot.bytesSinceCheckpoint))
+        let aliveBefore = slot.aliveAtLeave, wasLeaving = slot.state.leaving
+        let start = pending.count
+        LogFormat.encode(CatalogRecord.reset(id: id), into: &pending)
+        pendingRecords += 1
+        touched(slot, bytes: pending.count - start)
+        imported.compactedRecords { encode($0, for: slot) }
+        slot.state = imported
+        slot.aliveAtLeave = nil
+        var clock = LamportClock()
+        clock.witness(imported.lastClock)
+        slot.clock = clock
+        do {
+            try writePending(sync: true)
+        } catch {
+            undo(before)
+            slot.aliveAtLeave = aliveBefore
+            queue.setLeaving(id, wasLeaving)
+            let failure = SnapshotError.writeFailed(error.description)
+            record(failure)
+            completion(.failure(failure))
+            return
+        }
+        markDue([slot])
+        publish([slot])
+        completion(.success(()))
+    }
+
+    /// Whether a state holds anything a snapshot's records made: nodes, clocks or a leave.
+    static func hasRecords(_ state: SnapshotState) -> Bool {
+        !state.aliveNodes.isEmpty || state.lastClock > 0 || state.lastEventClock > 0 || state.lastQueryClock > 0 || state.leaving
     }
 
     private func removeFiles(of slot: SnapshotSlot) -> Result<Void, SnapshotError> {

@@ -4,12 +4,17 @@
 ///
 ///     create: op 1 | id u32 LE | flags u8 (bit 0: v1 file, bit 1: rejoin-after-leave) | name
 ///     delete: op 2 | id u32 LE
+///     reset:  op 3 | id u32 LE
 public enum CatalogRecord: Sendable, Equatable {
     case create(id: UInt32, name: SnapshotName, options: SnapshotOptions)
     case delete(id: UInt32)
+    /// The snapshot's state is empty from here on (an import that replaces it: the records that
+    /// rebuild the imported state follow, in the same write).
+    case reset(id: UInt32)
 
     static let createOp: UInt8 = 1
     static let deleteOp: UInt8 = 2
+    static let resetOp: UInt8 = 3
 
     /// The payload bytes.
     var payload: [UInt8] {
@@ -22,6 +27,9 @@ public enum CatalogRecord: Sendable, Equatable {
             bytes.append(contentsOf: name.rawValue.utf8)
         case .delete(let id):
             bytes.append(Self.deleteOp)
+            V2Format.appendLE(id, to: &bytes)
+        case .reset(let id):
+            bytes.append(Self.resetOp)
             V2Format.appendLE(id, to: &bytes)
         }
         return bytes
@@ -44,6 +52,9 @@ public enum CatalogRecord: Sendable, Equatable {
         case Self.deleteOp:
             guard payload.count == 5 else { return nil }
             self = .delete(id: id)
+        case Self.resetOp:
+            guard payload.count == 5 else { return nil }
+            self = .reset(id: id)
         default:
             return nil
         }

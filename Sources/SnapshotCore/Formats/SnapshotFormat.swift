@@ -1,5 +1,5 @@
 /// The on-disk formats snapshotd reads and writes.
-public enum SnapshotFormat: String, Sendable, CaseIterable {
+public enum SnapshotFormat: String, Sendable, CaseIterable, Codable {
     /// Go serf's text format.
     case v1
     /// snapshotd's checksummed binary format (docs/FORMAT.md).

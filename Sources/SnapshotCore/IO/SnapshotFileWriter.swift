@@ -3,6 +3,14 @@ import Glibc
 /// Writes a whole snapshot (a header and the records that rebuild a state) to a new file:
 /// what compaction and `convert` produce.
 public enum SnapshotFileWriter {
+    /// A whole snapshot file of `state` in `format`, in memory (an export).
+    public static func encode(_ state: SnapshotState, format: SnapshotFormat) -> [UInt8] {
+        var buffer: [UInt8] = []
+        format.encoder.header(logPosition: nil, into: &buffer)
+        state.compactedRecords { format.encoder.encode($0, into: &buffer) }
+        return buffer
+    }
+
     /// Creates (or truncates) `path`, writes `state` in `format`, fsyncs, and returns the open
     /// descriptor and the size. On error the file is removed. With a `logPosition` the file is a
     /// checkpoint: its header says it holds everything in the log before that position.

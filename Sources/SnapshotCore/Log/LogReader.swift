@@ -28,6 +28,11 @@ struct LogReader {
             guard owner == snapshot, at >= position else { return }
             builder.record(record, offset: Int64(at))
             replayed += 1
+        }, catalog: { at, change in
+            // An import replaced the state: it starts again.
+            guard change == .reset(id: snapshot), at >= position else { return }
+            builder = StateBuilder(rejoinAfterLeave: rejoinAfterLeave, startingFrom: SnapshotState())
+            replayed += 1
         })
         report.replayed = replayed
         if replayed > 0 { state = builder.finish().0 }

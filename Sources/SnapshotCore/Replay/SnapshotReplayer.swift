@@ -85,6 +85,26 @@ public struct SnapshotReplayer {
         return (state, report)
     }
 
+    /// Replays a whole snapshot file held in memory (an import's body), as `replay(fd:path:)`
+    /// does a file; nil when the bytes are not empty and neither format finds anything valid.
+    public func replay(bytes: [UInt8]) -> (SnapshotState, ReplayReport)? {
+        func pass(_ format: SnapshotFormat?) -> (SnapshotState, ReplayReport) {
+            var replay = Replay(rejoinAfterLeave: rejoinAfterLeave, format: format)
+            bytes.withUnsafeBytes { replay.feed($0) }
+            var (state, report) = replay.finish()
+            report.format = replay.format ?? defaultFormat
+            report.tornTailBytes = Int64(bytes.count) - report.validLength
+            return (state, report)
+        }
+        var result = pass(nil)
+        if result.1.format == .v1 && !result.1.skipped.isEmpty {
+            let v2 = pass(.v2)
+            if v2.1.records > result.1.records { result = v2 }
+        }
+        if !bytes.isEmpty && result.1.records == 0 && result.1.ignored == 0 && !result.1.skipped.isEmpty { return nil }
+        return result
+    }
+
     /// Opens `path` read-only and replays it (for the offline tools).
     public func replay(path: String) throws(SnapshotFileError) -> (SnapshotState, ReplayReport) {
         let fd: Int32

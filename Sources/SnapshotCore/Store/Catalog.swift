@@ -42,6 +42,8 @@ struct Catalog: Sendable, Equatable {
             guard let entry = entries.removeValue(forKey: id) else { return }
             ids[entry.name] = nil
             deletedNames.insert(entry.name)
+        case .reset:
+            break  // a snapshot's state, not the catalog
         }
     }
 

@@ -172,6 +172,18 @@ public final class SnapshotStore: Sendable {
         return result
     }
 
+    /// Snapshots, alive nodes and leaving snapshots across the store.
+    public var totals: (snapshots: Int, alive: Int, leaving: Int) {
+        let handles = directory.withLock { Array($0.byName.values) }
+        var alive = 0, leaving = 0
+        for handle in handles {
+            let state = handle.currentStatus.state
+            alive += state.aliveNodes.count
+            if state.leaving { leaving += 1 }
+        }
+        return (handles.count, alive, leaving)
+    }
+
     /// The options of the snapshot `name`; nil when there is none.
     public func options(of name: SnapshotName) -> SnapshotOptions? { directory.handle(name)?.options }
 
@@ -221,6 +233,16 @@ public final class SnapshotStore: Sendable {
     public func compact(_ name: SnapshotName, completion: @escaping @Sendable (Result<CompactionResult, SnapshotError>) -> Void) {
         switch resolve(name, creating: false) {
         case .success(let handle): enqueue(.compact(handle.id, completion)) { completion(.failure($0)) }
+        case .failure(let error): completion(.failure(error))
+        }
+    }
+
+    /// Replaces the state of `name` (created with the default options when missing) by
+    /// `state`, durably; refused with `.conflict` when it has records, unless `replacing`.
+    public func importState(_ state: SnapshotState, into name: SnapshotName, replacing: Bool,
+                            completion: @escaping @Sendable (Result<Void, SnapshotError>) -> Void) {
+        switch resolve(name, creating: true) {
+        case .success(let handle): enqueue(.replace(handle.id, state, replacing: replacing, completion)) { completion(.failure($0)) }
         case .failure(let error): completion(.failure(error))
         }
     }

@@ -97,11 +97,20 @@ struct StoreRecovery {
             snapshots[lastIndex].builder?.record(record, offset: Int64(at))
             snapshots[lastIndex].replayed += 1
         }, catalog: { at, change in
+            if case .reset(let id) = change {
+                // Everything of the snapshot before it is replaced: the state starts again.
+                if let i = index[id], at >= snapshots[i].filePosition {
+                    snapshots[i].builder = StateBuilder(rejoinAfterLeave: snapshots[i].options.rejoinAfterLeave,
+                                                        startingFrom: SnapshotState())
+                    if snapshots[i].firstReplayed == nil { snapshots[i].firstReplayed = at }
+                }
+                return
+            }
             guard at >= catalogPosition, failure == nil else { return }
             if catalogDirtySince == nil { catalogDirtySince = at }
             let replacedID: UInt32? = switch change {
             case .create(_, let name, _): catalog.ids[name]
-            case .delete(let id): id
+            case .delete(let id), .reset(let id): id
             }
             catalog.apply(change, at: at)
             if let replacedID, let i = index.removeValue(forKey: replacedID) {

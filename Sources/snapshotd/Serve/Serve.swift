@@ -43,6 +43,12 @@ struct Serve: ParsableCommand {
     @Option(help: "Events the intake queue holds. (default: 2048)")
     var queueCapacity: String?
 
+    @Option(help: "The most snapshots the store holds, default included: one more is refused with 409. (default: 10000)")
+    var maxSnapshots: String?
+
+    @Flag(inversion: .prefixedNo, help: "A first write to an unknown snapshot creates it with the server's options. (default: on)")
+    var autoCreate: Bool?
+
     @Option(help: "Seconds an ingest request waits for queue space before 503. (default: 1)")
     var queueWait: String?
 
@@ -97,6 +103,7 @@ struct Serve: ParsableCommand {
 
         var service = ServiceConfiguration()
         service.queueWait = settings.queueWait
+        service.autoCreate = settings.autoCreate
         let tokenFile = settings.tokenFile.map(TokenFile.init)
         if let tokenFile {
             let contents = try tokenFile.load()
@@ -156,6 +163,7 @@ struct Serve: ParsableCommand {
         engineConfiguration.durability = settings.durability
         engineConfiguration.format = settings.format
         engineConfiguration.queueCapacity = settings.queueCapacity
+        engineConfiguration.maxSnapshots = settings.maxSnapshots
         engineConfiguration.minCompactSize = Int64(settings.minCompactSize)
         engineConfiguration.segmentSize = Int64(settings.segmentSize)
         engineConfiguration.logDirectory = logDirectory

@@ -14,6 +14,8 @@ struct ServeSettings {
     var durability = EngineConfiguration.Durability.fsync
     var format = SnapshotFormat.v2
     var queueCapacity = 2048
+    var maxSnapshots = 10_000
+    var autoCreate = true
     var queueWait = 1.0
     var minCompactSize = 128 * 1024
     var rejoinAfterLeave = false
@@ -32,7 +34,7 @@ struct ServeSettings {
     static let names: Set<String> = [
         "listen", "data-dir", "snapshot", "segment-size", "durability", "format", "queue-capacity", "queue-wait", "min-compact-size",
         "rejoin-after-leave", "log-level", "max-connections", "header-timeout", "idle-timeout", "max-body-bytes",
-        "max-header-bytes", "token-file", "protect-reads", "access-log",
+        "max-header-bytes", "token-file", "protect-reads", "access-log", "max-snapshots", "auto-create",
     ]
 
     /// Resolves every setting of `options` (the command line) over `sources`.
@@ -62,6 +64,10 @@ struct ServeSettings {
         s.format = try sources.value("format", flag: options.format, default: s.format, expected: "v1 or v2", SettingParse.oneOf(SnapshotFormat.self))
         s.queueCapacity = try sources.value("queue-capacity", flag: options.queueCapacity, default: s.queueCapacity,
                                             expected: "an integer from 1 to 16777216", SettingParse.int(in: 1...(1 << 24)))
+        s.maxSnapshots = try sources.value("max-snapshots", flag: options.maxSnapshots, default: s.maxSnapshots,
+                                           expected: "an integer from 1 to 1000000", SettingParse.int(in: 1...1_000_000))
+        s.autoCreate = try sources.value("auto-create", flag: options.autoCreate.map { $0 ? "true" : "false" },
+                                         default: s.autoCreate, expected: "true or false (1/0, yes/no)", SettingParse.bool)
         s.queueWait = try sources.value("queue-wait", flag: options.queueWait, default: s.queueWait,
                                         expected: "seconds from 0 to 3600", SettingParse.seconds(in: 0...3600))
         s.minCompactSize = try sources.value("min-compact-size", flag: options.minCompactSize, default: s.minCompactSize,
