@@ -410,8 +410,8 @@ def cmd_report(args):
                             runs(key, lambda d: f"{d['latency_p50_ms']:.2f}/{d['latency_p99_ms']:.2f}/{d['latency_max_ms']:.2f} ms")))
     if "multi.after" in by_key:
         a = by_key["multi.after"][-1]
-        details.append(("multi: afterwards, etcd keys / Redis keys / GET of the last named snapshot", "",
-                        f"{a.get('etcd_keys')} / {a.get('redis_keys')} / {a.get('last_name_status')}"))
+        details.append(("multi: afterwards, etcd keys / Redis keys / GET of the last named snapshot / snapshotd_snapshots of the spread server", "",
+                        f"{a.get('etcd_keys')} / {a.get('redis_keys')} / {a.get('last_name_status')} / {a.get('spread_snapshots')}"))
 
     section("ndjson")
     # NDJSON batches.

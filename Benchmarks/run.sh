@@ -586,11 +586,13 @@ if want multi; then
     etcd_keys=$(curl -sf -X POST -d '{"key":"aw==","range_end":"bA==","count_only":true}' "http://127.0.0.1:$P_ETCD/v3/kv/range" |
         python3 -c 'import json, sys; print(int(json.load(sys.stdin).get("count", 0)))')
     redis_keys=$(redis-cli -p "$P_REDIS" dbsize)
-    named=n/a
+    named=n/a snapshots=null
     if [ $SPREAD = 1 ]; then
         named=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_SPREAD/v1/snapshots/s$(printf '%04d' $((MULTI_NAMES - 1)))")
+        curl -sf "http://127.0.0.1:$P_SPREAD/metrics" >"$WORK/logs/multi-spread-metrics.txt" || die "GET /metrics failed after the spread load"
+        snapshots=$(python3 "$BENCH/bench.py" metric "$WORK/logs/multi-spread-metrics.txt" snapshotd_snapshots)
     fi
-    echo "{\"etcd_keys\": $etcd_keys, \"redis_keys\": $redis_keys, \"last_name_status\": \"$named\"}" | record multi.after 1
+    echo "{\"etcd_keys\": $etcd_keys, \"redis_keys\": $redis_keys, \"last_name_status\": \"$named\", \"spread_snapshots\": $snapshots}" | record multi.after 1
     stop_server "$PID_REDIS"
     stop_server "$PID_ETCD"
     stop_server "$PID_SINGLE"
