@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// Named snapshots on the wire (`/v1/snapshots/...`): one snapshotd keeps many agents'
@@ -224,6 +225,58 @@ import Testing
         #expect(names == ["agent-7"])
         let all = try Self.call(client, "GET", "/v1/snapshots", headers: ops).json()
         #expect((all["snapshots"] as? [Any])?.count == 3)
+        #expect(try ServiceTests.stop(process) == 0)
+    }
+}
+
+/// One agent's flood cannot take the intake from another: with a small queue on a slowed disk, a
+/// snapshot posting as fast as eight connections can gets 503 with Retry-After, and a quiet
+/// one posting now and then is never refused (the last eighth of the queue is only for a
+/// snapshot with nothing queued). Counts, not times: the latencies are measured in `make bench`.
+@Suite struct IntakeFairnessTests {
+    @Test func theFlooderIsRefusedAndTheQuietOneIsNot() throws {
+        let (process, client, _) = try ServiceTests.start(nil, [
+            "--queue-capacity", "16", "--queue-wait", "0", "--simulate-sync-delay-ms", "5",
+        ])
+        let base = process.baseURL
+        let body = Array((0..<8).map { NamedSnapshotTests.join("f\($0)") }.joined(separator: "\n").utf8)
+        struct Counts { var ok = 0, refused = 0, badRetryAfter = 0, other = 0 }
+        let counts = Mutex(Counts())
+        let stop = Atomic<Bool>(false)
+        let flooders = (0..<8).map { _ in
+            Thread {
+                let flooder = CurlClient(baseURL: base)
+                while !stop.load(ordering: .relaxed) {
+                    guard let response = try? flooder.post("/v1/snapshots/flood/events", body: body, contentType: "application/x-ndjson")
+                    else { continue }
+                    counts.withLock {
+                        switch response.status {
+                        case 200: $0.ok += 1
+                        case 503:
+                            $0.refused += 1
+                            if Int(response.header("retry-after") ?? "") == nil { $0.badRetryAfter += 1 }
+                        default: $0.other += 1
+                        }
+                    }
+                }
+            }
+        }
+        flooders.forEach { $0.start() }
+        var quietStatuses: [Int] = []
+        for i in 0..<60 {
+            let response = try client.post("/v1/snapshots/quiet/events", body: Array(NamedSnapshotTests.join("q\(i)").utf8))
+            quietStatuses.append(response.status)
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        // Until the flood has been refused at least once (a slow machine may need longer).
+        let deadline = Date().addingTimeInterval(20)
+        while counts.withLock({ $0.refused }) == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        stop.store(true, ordering: .relaxed)
+        Thread.sleep(forTimeInterval: 0.3)
+        let seen = counts.withLock { $0 }
+        #expect(quietStatuses.allSatisfy { $0 == 200 }, "quiet: \(quietStatuses.filter { $0 != 200 })")
+        #expect(seen.refused > 0 && seen.ok > 0 && seen.badRetryAfter == 0 && seen.other == 0, "flood: \(seen)")
+        #expect(try NamedSnapshotTests.alive(client, "quiet").count == 60)
         #expect(try ServiceTests.stop(process) == 0)
     }
 }
