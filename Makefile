@@ -23,8 +23,9 @@ run: release
 	$(SWIFT) run -c release snapshotd serve --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 ## Every test: unit, Go serf interop, integration (the real binary over libcurl), the spec, the
-## container image on a real Docker engine (test-docker: fails, naming why, when none can start).
-test: deps interop spec test-container test-docker test-fuzz test-schemathesis
+## container image on a real Docker engine (test-docker: fails, naming why, when none can start),
+## two instances sharded by snapshot name behind nginx (test-sharding).
+test: deps interop spec test-container test-docker test-fuzz test-schemathesis test-sharding
 	$(SWIFT) build --build-tests
 	rm -f $(CONTRACT_LOG)
 	SNAPSHOTD_CONTRACT_LOG=$(CURDIR)/$(CONTRACT_LOG) $(SWIFT) test
@@ -85,3 +86,11 @@ test-fuzz: deps
 test-schemathesis: deps
 	$(SWIFT) build --product snapshotd
 	bash Tests/Contract/schemathesis.sh "$$($(SWIFT) build --show-bin-path)/snapshotd"
+
+## Sharding by snapshot name (docs/SCALING.md): nginx (Debian, installed when missing) with a
+## consistent hash of the name in front of two instances of the debug binary; a restart of one
+## leaves the other's names served and loses nothing (Tests/Sharding/nginx-sharding.sh).
+.PHONY: test-sharding
+test-sharding: deps
+	$(SWIFT) build --product snapshotd
+	SNAPSHOTD="$$($(SWIFT) build --show-bin-path)/snapshotd" bash Tests/Sharding/nginx-sharding.sh

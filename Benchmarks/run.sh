@@ -12,6 +12,11 @@
 #   checkpoint  wrk -c16 durable one-event POSTs, 100k alive nodes: checkpoints back to back
 #               (POST /v1/compact in a loop) against none: p99.9 and max
 #   http        wrk, one event per POST, -c8 and -c64: snapshotd (fsync), nginx, Hummingbird
+#   multi       durable one-event writes, -c8 and -c64, over 1,000 names: snapshotd spread over
+#               1,000 named snapshots (POST /v1/snapshots/sNNNN/events, wrk/spread.lua) against
+#               the same load on one snapshot (/v1/events), etcd 3.4 (one member, PUTs through its
+#               JSON gateway, wrk/etcd-put.lua) and Redis 7 (appendfsync always, redis-benchmark
+#               SET -r 1000); the peers are started here on their own ports and temp dirs
 #   ndjson      wrk, 1,000-event NDJSON POSTs, -c8: snapshotd (fsync)
 #   latency     20k requests/s open loop (ratecli) against snapshotd, and the fsync floor
 #   segsync     fdatasync after a 64-byte append: preallocated (posix_fallocate, as the log's
@@ -32,8 +37,9 @@
 #   BENCH_CKPT_NODES [100000]  BENCH_CKPT_SECONDS [10]  BENCH_CKPT_CONNS [16]
 #   BENCH_SEGSYNC_COUNT [2000]  BENCH_SEGSYNC_BYTES [64]  BENCH_SEGSYNC_CONNS [16]
 #   BENCH_ALLOC_EVENTS [100000]
-#   BENCH_SECTIONS [engine replay recovery stall checkpoint http ndjson latency segsync overload allocs]
-#   BENCH_SKIP_BUILD=1 (reuse the binaries)  BENCH_NO_INSTALL=1  BENCH_WORK [.build/bench]
+#   BENCH_MULTI_NAMES [1000: snapshot names, etcd keys, redis-benchmark -r]  BENCH_MULTI_SECONDS [BENCH_HTTP_SECONDS]
+#   BENCH_SECTIONS [engine replay recovery stall checkpoint http multi ndjson latency segsync overload allocs]
+#   BENCH_SKIP_BUILD=1 (reuse the binaries: only those the chosen sections use must exist)  BENCH_NO_INSTALL=1  BENCH_WORK [.build/bench]
 #   BENCH_LOCK_HELD=1 (the caller holds /tmp/swift-build.lock for the whole run, as
 #   `flock /tmp/swift-build.lock env BENCH_LOCK_HELD=1 make bench`: the builds do not take it again)
 #   BENCH_ENGINE_BENCH (another snapshot-bench binary, e.g. one built with the ExtraModes hook)
@@ -77,7 +83,10 @@ CKPT_CONNS=${BENCH_CKPT_CONNS:-16}
 SEGSYNC_COUNT=${BENCH_SEGSYNC_COUNT:-2000}
 SEGSYNC_BYTES=${BENCH_SEGSYNC_BYTES:-64}
 SEGSYNC_CONNS=${BENCH_SEGSYNC_CONNS:-16}
-SECTIONS=${BENCH_SECTIONS:-engine replay recovery stall checkpoint http ndjson latency segsync overload allocs}
+MULTI_NAMES=${BENCH_MULTI_NAMES:-1000}
+MULTI_SECONDS=${BENCH_MULTI_SECONDS:-$HTTP_SECONDS}
+ALL_SECTIONS="engine replay recovery stall checkpoint http multi ndjson latency segsync overload allocs"
+SECTIONS=${BENCH_SECTIONS:-$ALL_SECTIONS}
 WORK=${BENCH_WORK:-$ROOT/.build/bench}
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 
@@ -90,6 +99,7 @@ trap 'echo "[bench] FAILED at Benchmarks/run.sh line $LINENO: $BASH_COMMAND" >&2
 
 # ------------------------------------------------------------------ processes and cleanup
 PIDS=()
+PEER_DIRS=()  # the peers' temp dirs (etcd, Redis): removed by cleanup
 stop_pid() {  # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; only processes this script started
     local pid=$1 i
     kill -0 "$pid" 2>/dev/null || return 0
@@ -105,6 +115,8 @@ cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
     PIDS=()
+    for d in "${PEER_DIRS[@]}"; do rm -rf "$d"; done
+    PEER_DIRS=()
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -126,12 +138,20 @@ note() {
 }
 record() { python3 "$BENCH/bench.py" record "$RESULTS" "$@"; }
 want() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+want_any() { local s; for s in "$@"; do want "$s" && return 0; done; return 1; }
+# What the chosen sections use: the Hummingbird peer only for http; the engine bench and gosnap
+# only for the in-process sections (BENCH_SECTIONS=multi builds and needs snapshotd alone).
+NEED_HB=0; want http && NEED_HB=1
+NEED_ENGINE=0; want_any engine replay recovery stall allocs && NEED_ENGINE=1
+NEED_GOSNAP=0; want_any engine replay recovery && NEED_GOSNAP=1
 
 # ------------------------------------------------------------------ dependencies and builds
 if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
     sh "$BENCH/install-deps.sh"
 fi
-for tool in swift go wrk nginx cc python3 curl flock; do
+TOOLS=(swift go wrk nginx cc python3 curl flock)
+want multi && TOOLS+=(etcd redis-server redis-cli redis-benchmark)
+for tool in "${TOOLS[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (Benchmarks/install-deps.sh installs the Debian ones)"
 done
 
@@ -143,21 +163,32 @@ swift_build() {
 TB=$(date +%s)
 HB_DIR="$BENCH/HummingbirdPeer"
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-    log "building the Hummingbird peer (release; its own package, Benchmarks/HummingbirdPeer/.build)"
-    (cd "$HB_DIR" && swift_build -c release --product HummingbirdPeer) || die "Hummingbird peer build failed"
-    log "building snapshotd and snapshot-bench (release)"
+    if [ $NEED_HB = 1 ]; then
+        log "building the Hummingbird peer (release; its own package, Benchmarks/HummingbirdPeer/.build)"
+        (cd "$HB_DIR" && swift_build -c release --product HummingbirdPeer) || die "Hummingbird peer build failed"
+    fi
+    log "building snapshotd (release)"
     swift_build -c release --product snapshotd || die "snapshotd build failed"
-    swift_build -c release --product snapshot-bench || die "snapshot-bench build failed"
+    if [ $NEED_ENGINE = 1 ]; then
+        log "building snapshot-bench (release)"
+        swift_build -c release --product snapshot-bench || die "snapshot-bench build failed"
+    fi
 fi
 SWIFT_BIN="$ROOT/.build/release"
 SNAPSHOTD="$SWIFT_BIN/snapshotd"
 ENGINE_BENCH=${BENCH_ENGINE_BENCH:-$SWIFT_BIN/snapshot-bench}
 HB_PEER="$HB_DIR/.build/release/HummingbirdPeer"
-for b in "$SNAPSHOTD" "$ENGINE_BENCH" "$HB_PEER"; do [ -x "$b" ] || die "missing $b (build it, or unset BENCH_SKIP_BUILD)"; done
+NEEDED=("$SNAPSHOTD")
+[ $NEED_ENGINE = 1 ] && NEEDED+=("$ENGINE_BENCH")
+[ $NEED_HB = 1 ] && NEEDED+=("$HB_PEER")
+for b in "${NEEDED[@]}"; do [ -x "$b" ] || die "missing $b (build it, or unset BENCH_SKIP_BUILD)"; done
 
-log "building gosnap (Go serf 0.9.4) and the C tools"
 GOSNAP="$WORK/bin/gosnap"
-sh "$ROOT/Tests/Interop/build-gosnap.sh" "$GOSNAP"
+if [ $NEED_GOSNAP = 1 ]; then
+    log "building gosnap (Go serf 0.9.4)"
+    sh "$ROOT/Tests/Interop/build-gosnap.sh" "$GOSNAP"
+fi
+log "building the C tools"
 CC=${CC:-cc}
 $CC -O2 -Wall -pthread -o "$WORK/bin/ratecli" "$BENCH/tools/ratecli.c"
 $CC -O2 -Wall -pthread -o "$WORK/bin/overloadcli" "$BENCH/tools/overloadcli.c"
@@ -173,10 +204,12 @@ sync
 # Without it the bench rejects the flag (exit 2); with it a missing file is an error (exit 1).
 EXTRA=0
 extra_rc=0
-"$ENGINE_BENCH" --replay-file "$WORK/tmp/nonexistent" >/dev/null 2>&1 || extra_rc=$?
-[ "$extra_rc" -ne 2 ] && EXTRA=1
+if [ $NEED_ENGINE = 1 ]; then
+    "$ENGINE_BENCH" --replay-file "$WORK/tmp/nonexistent" >/dev/null 2>&1 || extra_rc=$?
+    [ "$extra_rc" -ne 2 ] && EXTRA=1
+fi
 EXTRA_MISSING="needs the ExtraModes hook in Benchmarks/EngineBench/main.swift"
-if [ $EXTRA = 0 ]; then
+if [ $EXTRA = 0 ] && [ $NEED_ENGINE = 1 ]; then
     echo "[bench] WARNING: $EXTRA_MISSING: replay, stall and engine allocation figures will be missing" >&2
 fi
 
@@ -434,6 +467,140 @@ if want http; then
     stop_server "$PID_OURS"
 fi
 
+# ------------------------------------------------------------------ many names: snapshotd, etcd, Redis
+# The peers run from their Debian binaries on ports and in temp dirs of their own (under $WORK/tmp:
+# the same disk as snapshotd's); cleanup (the EXIT trap) stops them and removes the dirs.
+start_etcd() {  # start_etcd PORT: sets SERVER_PID
+    local port=$1 peer dir
+    peer=$(port)
+    dir=$(mktemp -d "$WORK/tmp/etcd.XXXXXX")
+    PEER_DIRS+=("$dir")
+    local args=(--name bench --data-dir "$dir/data"
+        --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port"
+        --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer"
+        --initial-cluster "bench=http://127.0.0.1:$peer" --initial-cluster-state new
+        --logger zap --log-level warn)
+    note etcd etcd "${args[@]}"
+    etcd "${args[@]}" >"$WORK/logs/etcd.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    local i
+    for i in $(seq 200); do
+        kill -0 "$SERVER_PID" 2>/dev/null || die "etcd exited (see $WORK/logs/etcd.log)"
+        curl -sf -m 1 "http://127.0.0.1:$port/health" 2>/dev/null | grep -q '"health":"true"' && return 0
+        sleep 0.1
+    done
+    die "etcd on port $port not healthy in 20 s (see $WORK/logs/etcd.log)"
+}
+start_redis() {  # start_redis PORT: sets SERVER_PID
+    local port=$1 dir
+    dir=$(mktemp -d "$WORK/tmp/redis.XXXXXX")
+    PEER_DIRS+=("$dir")
+    local args=(--port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --appendfsync always
+        --save "" --daemonize no --logfile "$dir/redis.log")
+    note redis redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --appendfsync always --save "''" --daemonize no --logfile "$dir/redis.log"
+    redis-server "${args[@]}" >"$WORK/logs/redis.log" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    local i
+    for i in $(seq 200); do
+        kill -0 "$SERVER_PID" 2>/dev/null || die "redis-server exited (see $dir/redis.log)"
+        [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && break
+        sleep 0.1
+    done
+    [ "$(redis-cli -p "$port" config get appendfsync 2>/dev/null | tail -1)" = always ] ||
+        die "redis on port $port did not start (or not with appendfsync always; see $dir/redis.log)"
+}
+# wrk_multi KEY RUN PORT CONNS SCRIPT ENV...: wrk -t$WRK_THREADS -c CONNS with a Lua script of
+# Benchmarks/wrk/ and its environment (NAME=VALUE words)
+wrk_multi() {
+    local key=$1 run=$2 port=$3 conns=$4 script=$5; shift 5
+    note "wrk-${key%.c*}" "$@" wrk -t"$WRK_THREADS" -c"$conns" -d"${MULTI_SECONDS}s" -s "$BENCH/wrk/$script" "http://127.0.0.1:$port/"
+    env "$@" wrk -t"$WRK_THREADS" -c"$conns" -d"${MULTI_SECONDS}s" -s "$BENCH/wrk/$script" "http://127.0.0.1:$port/" \
+        >"$WORK/logs/wrk-$key-$run.txt" 2>&1 || die "wrk failed ($key): $(tail -3 "$WORK/logs/wrk-$key-$run.txt")"
+    grep -q "Socket errors: connect [1-9]" "$WORK/logs/wrk-$key-$run.txt" && die "wrk could not connect ($key); did the server die? see $WORK/logs"
+    record "$key" "$run" <"$WORK/logs/wrk-$key-$run.txt"
+}
+# redis_set KEY RUN PORT CONNS REQUESTS: redis-benchmark SET over MULTI_NAMES random keys, its CSV
+# line (requests/s, latency) recorded as JSON
+redis_set() {
+    local key=$1 run=$2 port=$3 conns=$4 n=$5
+    note redis-benchmark redis-benchmark -h 127.0.0.1 -p "$port" -t set -r "$MULTI_NAMES" -d "$ONE_BYTES" -c "$conns" -n "$n" --csv
+    redis-benchmark -h 127.0.0.1 -p "$port" -t set -r "$MULTI_NAMES" -d "$ONE_BYTES" -c "$conns" -n "$n" --csv \
+        >"$WORK/logs/redis-$key-$run.txt" 2>&1 || die "redis-benchmark failed ($key): $(tail -3 "$WORK/logs/redis-$key-$run.txt")"
+    python3 "$BENCH/bench.py" redis-csv "$n" "$conns" <"$WORK/logs/redis-$key-$run.txt" | record "$key" "$run"
+}
+
+if want multi; then
+    log "many names: snapshotd spread over $MULTI_NAMES named snapshots vs one, etcd PUTs over $MULTI_NAMES keys, Redis SET (appendfsync always) over $MULTI_NAMES keys; -c8/-c64 ${MULTI_SECONDS}s; $RUNS runs"
+    ONE_BYTES=$(wc -c <"$ONE")
+    P_SPREAD=$(port); start_snapshotd multi-spread "$P_SPREAD"; PID_SPREAD=$SERVER_PID
+    P_SINGLE=$(port); start_snapshotd multi-one "$P_SINGLE"; PID_SINGLE=$SERVER_PID
+    P_ETCD=$(port); start_etcd "$P_ETCD"; PID_ETCD=$SERVER_PID
+    P_REDIS=$(port); start_redis "$P_REDIS"; PID_REDIS=$SERVER_PID
+    # The names exist before anything is timed (a first write creates a snapshot): one POST each,
+    # untimed. A 404 means this snapshotd has no named snapshots: the spread rows are not run (the
+    # peers still are), and the bench ends with status 3.
+    SPREAD=1
+    note multi-create python3 "$BENCH/bench.py" create-names "$P_SPREAD" "$MULTI_NAMES" "$ONE"
+    create_rc=0
+    python3 "$BENCH/bench.py" create-names "$P_SPREAD" "$MULTI_NAMES" "$ONE" 2>"$WORK/logs/multi-create.txt" || create_rc=$?
+    cat "$WORK/logs/multi-create.txt" >&2
+    case $create_rc in
+        0) ;;
+        4) SPREAD=0
+           echo "[bench] multi: POST /v1/snapshots/s0000/events answered 404: this snapshotd has no named snapshots; the spread rows are NOT RUN" >&2
+           SKIPPED+=("multi, spread over $MULTI_NAMES named snapshots: POST /v1/snapshots/{name}/events answered 404 (no named snapshots in this snapshotd)") ;;
+        *) die "creating the $MULTI_NAMES named snapshots failed (see above)" ;;
+    esac
+    # etcd's gateway must take a put and give it back before it is timed.
+    curl -sf -X POST -d '{"key":"Y2hlY2s=","value":"b2s="}' "http://127.0.0.1:$P_ETCD/v3/kv/put" >/dev/null || die "etcd: PUT through /v3/kv/put failed"
+    curl -sf -X POST -d '{"key":"Y2hlY2s="}' "http://127.0.0.1:$P_ETCD/v3/kv/range" | grep -q '"value":"b2s="' || die "etcd: the put is not read back through /v3/kv/range"
+    SPREAD_ENV=("BENCH_BODY=$ONE" BENCH_CTYPE=application/json "BENCH_NAMES=$MULTI_NAMES")
+    # The one-snapshot load goes through the same script (one path for every request), so the
+    # client does the same work per request in both.
+    SINGLE_ENV=("BENCH_BODY=$ONE" BENCH_CTYPE=application/json "BENCH_NAMES=$MULTI_NAMES" BENCH_PATH=/v1/events)
+    ETCD_ENV=("BENCH_BODY=$ONE" "BENCH_KEYS=$MULTI_NAMES")
+    # Warm-up (1 s each at -c8; not recorded); redis-benchmark takes a request count, not a
+    # duration: a first pass at each concurrency sizes -n for about MULTI_SECONDS.
+    [ $SPREAD = 1 ] && { env "${SPREAD_ENV[@]}" wrk -t1 -c8 -d1s -s "$BENCH/wrk/spread.lua" "http://127.0.0.1:$P_SPREAD/" >/dev/null 2>&1 || die "warm-up of the spread load failed"; }
+    env "${SINGLE_ENV[@]}" wrk -t1 -c8 -d1s -s "$BENCH/wrk/spread.lua" "http://127.0.0.1:$P_SINGLE/" >/dev/null 2>&1 || die "warm-up of the one-snapshot load failed"
+    env "${ETCD_ENV[@]}" wrk -t1 -c8 -d1s -s "$BENCH/wrk/etcd-put.lua" "http://127.0.0.1:$P_ETCD/" >/dev/null 2>&1 || die "warm-up of etcd failed"
+    declare -A REDIS_N
+    for conns in 8 64; do
+        redis-benchmark -h 127.0.0.1 -p "$P_REDIS" -t set -r "$MULTI_NAMES" -d "$ONE_BYTES" -c "$conns" -n 20000 --csv \
+            >"$WORK/logs/redis-sizing-c$conns.txt" 2>&1 || die "redis-benchmark warm-up failed: $(tail -3 "$WORK/logs/redis-sizing-c$conns.txt")"
+        REDIS_N[$conns]=$(python3 "$BENCH/bench.py" redis-csv 20000 "$conns" <"$WORK/logs/redis-sizing-c$conns.txt" |
+            python3 -c "import json, sys; print(max(20000, int(json.load(sys.stdin)['requests_per_second'] * $MULTI_SECONDS) // 1000 * 1000))")
+    done
+    echo "[bench] multi: redis-benchmark -n ${REDIS_N[8]} at -c8, ${REDIS_N[64]} at -c64 (about ${MULTI_SECONDS}s each)" >&2
+    for run in $(seq "$RUNS"); do
+        for conns in 8 64; do
+            [ $SPREAD = 1 ] && wrk_multi "multi.spread.c$conns" "$run" "$P_SPREAD" "$conns" spread.lua "${SPREAD_ENV[@]}"
+            wrk_multi "multi.one.c$conns" "$run" "$P_SINGLE" "$conns" spread.lua "${SINGLE_ENV[@]}"
+            wrk_multi "multi.etcd.c$conns" "$run" "$P_ETCD" "$conns" etcd-put.lua "${ETCD_ENV[@]}"
+            redis_set "multi.redis.c$conns" "$run" "$P_REDIS" "$conns" "${REDIS_N[$conns]}"
+        done
+    done
+    # What the peers hold afterwards: every key written, and nothing else lost on the way.
+    etcd_keys=$(curl -sf -X POST -d '{"key":"aw==","range_end":"bA==","count_only":true}' "http://127.0.0.1:$P_ETCD/v3/kv/range" |
+        python3 -c 'import json, sys; print(int(json.load(sys.stdin).get("count", 0)))')
+    redis_keys=$(redis-cli -p "$P_REDIS" dbsize)
+    named=n/a snapshots=null
+    if [ $SPREAD = 1 ]; then
+        named=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_SPREAD/v1/snapshots/s$(printf '%04d' $((MULTI_NAMES - 1)))")
+        curl -sf "http://127.0.0.1:$P_SPREAD/metrics" >"$WORK/logs/multi-spread-metrics.txt" || die "GET /metrics failed after the spread load"
+        snapshots=$(python3 "$BENCH/bench.py" metric "$WORK/logs/multi-spread-metrics.txt" snapshotd_snapshots)
+    fi
+    echo "{\"etcd_keys\": $etcd_keys, \"redis_keys\": $redis_keys, \"last_name_status\": \"$named\", \"spread_snapshots\": $snapshots}" | record multi.after 1
+    stop_server "$PID_REDIS"
+    stop_server "$PID_ETCD"
+    stop_server "$PID_SINGLE"
+    stop_server "$PID_SPREAD"
+    for d in "${PEER_DIRS[@]}"; do rm -rf "$d"; done
+    PEER_DIRS=()
+fi
+
 # ------------------------------------------------------------------ HTTP, NDJSON batches
 if want ndjson; then
     log "HTTP NDJSON: $NDJSON_BATCH events a POST, snapshotd (fsync), wrk -t$WRK_THREADS -c8 ${HTTP_SECONDS}s; $RUNS runs"
@@ -609,6 +776,8 @@ swift_version=$(swift --version 2>&1 | head -1 || true)
 go_version=$(go version 2>/dev/null | awk '{ print $3 }' || true)
 nginx_version=$(nginx -v 2>&1 | sed 's/^nginx version: //' || true)
 wrk_version=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }' || true)
+etcd_version=$(etcd --version 2>/dev/null | awk '/^etcd Version/ { print $3 }' || true)
+redis_version=$(redis-server --version 2>/dev/null | sed -n 's/.* v=\([^ ]*\).*/\1/p' || true)
 python3 - "$WORK/meta.json" <<EOF
 import json, sys
 meta = {
@@ -623,6 +792,13 @@ meta = {
     "wrk": """$wrk_version""",
     "hummingbird": "$hb_version",
     "serf": "$serf_version (Debian golang-github-hashicorp-serf-dev)",
+    "etcd": "${etcd_version:-n/a}",
+    "redis": "${redis_version:-n/a}",
+    "sections": "$SECTIONS",
+    "all_sections": "$ALL_SECTIONS",
+    "multi_names": $MULTI_NAMES,
+    "multi_seconds": $MULTI_SECONDS,
+    "multi_missing": "no named snapshots in this snapshotd: POST /v1/snapshots/{name}/events answered 404",
     "loadavg": "$LOADAVG",
     "build_seconds": $BUILD_SECONDS,
     "bench_seconds": $BENCH_SECONDS,
@@ -654,6 +830,7 @@ meta = {
         "Checkpoint tail latency: snapshotd serve (fsync, --min-compact-size 2^40: no automatic checkpoint), $CKPT_NODES alive nodes posted first (NDJSON, 1,000 a POST); then in each run, wrk -t$WRK_THREADS -c$CKPT_CONNS -d${CKPT_SECONDS}s POSTing one member-join (without), and the same while bench.py compact-loop POSTs /v1/compact again as soon as the last one answered (with: checkpoints back to back over the whole run); p99.9 and max are wrk\'s (from each request\'s send, closed loop); snapshotd_compactions_total is read around each run (0 without).",
         "fdatasync after a small append: fsyncfloor (Benchmarks/tools/fsyncfloor.c) appends $SEGSYNC_BYTES bytes and fdatasyncs, $SEGSYNC_COUNT times, timing the fdatasync alone, to a new file that grows with every append (grow: pwrite at its end), to one preallocated with posix_fallocate to 64 MiB and synced with its directory first (prealloc: as SegmentPreparer makes the log\'s segments), and to one filled with 64 MiB of written zeros first (zeroed: an overwrite of written blocks); which mode goes first rotates; idle, and under load: snapshotd (fsync) taking wrk -c$SEGSYNC_CONNS one-event POSTs on the same disk (its own fdatasyncs, both CPUs busy).",
         "HTTP: wrk -t$WRK_THREADS, keep-alive, POST /v1/events with one 92-byte member-join (application/json), ${HTTP_SECONDS}s a run after a 1 s warm-up, servers started once and hit in turn (snapshotd, nginx, Hummingbird) for -c8 then -c64. snapshotd in fsync mode answers 200 only once durable; nginx (one worker) returns 204 and discards the body; Hummingbird collects the body and returns 204. Runs with non-2xx answers are excluded from medians.",
+        "Many names (multi): four servers started once and hit in turn (spread, one, etcd, Redis) for -c8 then -c64, ${MULTI_SECONDS}s a run after a warm-up, $RUNS runs interleaved. snapshotd (fsync; one process for the spread load, another for the one-snapshot load, each its own store on the same disk): wrk -t$WRK_THREADS with Benchmarks/wrk/spread.lua POSTing the same 92-byte member-join to /v1/snapshots/sNNNN/events, the name round-robin over s0000..s$(printf '%04d' $((MULTI_NAMES - 1))) ($MULTI_NAMES snapshots, each created before timing by one untimed POST), against the same script on one path, /v1/events (the snapshot named default), so the client does the same work per request. etcd (Debian etcd-server, one member, its own data dir, default durability: the WAL fdatasynced before a put is answered): wrk with Benchmarks/wrk/etcd-put.lua, POST /v3/kv/put {\"key\": base64 of k0000..k$(printf '%04d' $((MULTI_NAMES - 1))) round-robin, \"value\": base64 of the same 92 bytes}; a run with any non-2xx answer fails its row. Redis (Debian redis-server, its own dir and port, --appendonly yes --appendfsync always --save \"\"): redis-benchmark -t set -r $MULTI_NAMES -d 92 -c 8 / -c 64 (no pipelining), -n sized from a 20,000-request warm-up for about ${MULTI_SECONDS}s; its requests/s. Redis's client is redis-benchmark (C, one thread), the others' is wrk (LuaJIT request()): they share the 2 CPUs with the server.",
         "NDJSON: wrk -c8 posting one $NDJSON_BATCH-line NDJSON body (member events, 10% failed), events/s = requests/s x $NDJSON_BATCH.",
         "Latency: ratecli (Benchmarks/tools/ratecli.c), $LAT_CONNS keep-alive connections, one thread each, request i due at start + i/$LAT_RATE s, sent at its due time (clock_nanosleep) or at once when late; latency from the due time to the end of the response (coordinated omission corrected, as wrk2); the first fifth (at most 1 s) is warm-up. fsyncfloor: write(100 B) + fdatasync x 2000 in the same directory, before each latency run.",
         "Overload: snapshotd --simulate-sync-delay-ms $OVERLOAD_DELAY_MS $OVERLOAD_ARGS; overloadcli (Benchmarks/tools/overloadcli.c) keeps $OVERLOAD_CONNS keep-alive connections posting member-joins as fast as they are answered for ${OVERLOAD_SECONDS}s, each connection cycling over its own $OVERLOAD_NAMES names (a cluster of a fixed size, so the state the server must hold does not grow) with a new address on every join; VmRSS sampled every second; the reference is the sample at ${OVERLOAD_WARMUP}s. Afterwards every name must end, in GET /v1/snapshot and in the file (snapshotd inspect after shutdown), with the address of its last acknowledged (2xx) join, or of a later one whose answer was lost: never an older or a refused (503) one. (The first version posted a new name every time: RSS then grows with the cluster, ~110 B a node, which is state, not a leak.)",

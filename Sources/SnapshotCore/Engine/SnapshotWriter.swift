@@ -54,7 +54,8 @@ final class SnapshotWriter: @unchecked Sendable {
     let queue: IntakeQueue
     let directory: StoreDirectory
     /// A snapshot with records further back in the log than this is checkpointed, however few
-    /// they are, so that the log's old segments can go.
+    /// they are, so that the log's old segments can go (the log stays within about this much of
+    /// records no checkpoint covers, however many snapshots hold them).
     private let laggardBytes: UInt64
     private let status: Mutex<StoreStatus>
     private let closeWaiters = Mutex<(done: Bool, waiters: [@Sendable () -> Void])>((false, []))
@@ -72,7 +73,9 @@ final class SnapshotWriter: @unchecked Sendable {
         self.durable = configuration.durability == .fsync
         self.queue = queue
         self.directory = directory
-        self.laggardBytes = UInt64(max(1, 2 * configuration.segmentSize))
+        // Two segments, and never less than a few times what makes a busy snapshot checkpoint on
+        // its own: a store of one snapshot checkpoints as before there were names (Go's rule).
+        self.laggardBytes = UInt64(max(2 * configuration.segmentSize, 4 * configuration.minCompactSize))
         var initial = StoreStatus()
         initial.snapshots = slots.count
         initial.logBytes = log.bytes
