@@ -39,8 +39,17 @@ enum ResponseBodies {
 
     struct SnapshotList: Encodable {
         var snapshots: [SnapshotEntry]
-        /// The `after` of the next page; nil on the last.
+        /// The `after` of the next page; nil on the last, written as `null` (the synthesized
+        /// encoding would leave the key out).
         var next: String?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(snapshots, forKey: .snapshots)
+            try container.encode(next, forKey: .next)
+        }
+
+        private enum CodingKeys: String, CodingKey { case snapshots, next }
     }
 
     struct Stats: Encodable {

@@ -3,7 +3,11 @@
 
 Usage: check_responses.py OPENAPI_YAML LOG_JSONL
 
-Each log line: {"method","path","status","headers":{...},"body"}. For a path and method the
+Each log line: {"method","path","status","headers":{...},"body"}. A logged path (its query
+left off) is matched against the spec's path keys: an exact key first, else a templated one
+(`/v1/snapshots/{name}/events` matches `/v1/snapshots/abc/events`: a `{x}` segment matches one
+non-empty segment without `/`, `%2F` included, as the server's router does; when several match,
+the one with the most literal segments, then the first in the spec). For a path and method the
 spec has, the status must be one the operation documents, and a JSON body must validate against
 its schema; an undocumented path must answer 404, a documented path with another method 405
 with an Allow header. Every operation of the spec must have been seen at least once.
@@ -22,6 +26,40 @@ def pointer(*parts):
     return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
+def template_matcher(keys):
+    """A function from a concrete path to the spec key it falls under (None: none)."""
+    templates = []
+    for order, key in enumerate(keys):
+        if "{" not in key:
+            continue
+        segments = key.split("/")
+        literals = sum(1 for segment in segments if not (segment.startswith("{") and segment.endswith("}")))
+        templates.append((-literals, order, key, segments))
+    templates.sort()
+
+    def fits(segments, parts):
+        if len(segments) != len(parts):
+            return False
+        for segment, part in zip(segments, parts):
+            if segment.startswith("{") and segment.endswith("}"):
+                if not part:
+                    return False
+            elif segment != part:
+                return False
+        return True
+
+    def match(path):
+        if path in keys:
+            return path
+        parts = path.split("/")
+        for _, _, key, segments in templates:
+            if fits(segments, parts):
+                return key
+        return None
+
+    return match
+
+
 def main():
     spec_path, log_path = sys.argv[1], sys.argv[2]
     spec = yaml.safe_load(open(spec_path))
@@ -36,13 +74,15 @@ def main():
             node = registry.resolver().lookup("urn:spec" + node["$ref"]).contents
         return node
 
+    match = template_matcher(spec["paths"])
     failures, seen, checked = [], set(), 0
     for number, line in enumerate(open(log_path), 1):
         entry = json.loads(line)
         method, path, status = entry["method"].lower(), entry["path"].split("?")[0], entry["status"]
         where = f"line {number}: {entry['method']} {entry['path']} -> {status}"
         checked += 1
-        operations = spec["paths"].get(path)
+        matched = match(path)
+        operations = spec["paths"][matched] if matched is not None else None
         if operations is None:
             if status != 404:
                 failures.append(f"{where}: undocumented path must answer 404")
@@ -51,6 +91,7 @@ def main():
             if status != 405 or "allow" not in entry["headers"]:
                 failures.append(f"{where}: undocumented method must answer 405 with Allow")
             continue
+        path = matched  # the spec's key from here on (a template for a templated path)
         seen.add((path, method))
         responses = operations[method]["responses"]
         key = str(status) if str(status) in responses else ("default" if "default" in responses else None)

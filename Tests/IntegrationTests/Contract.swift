@@ -11,7 +11,7 @@ enum Contract {
     static func check(_ response: CurlResponse, _ method: String, _ path: String) throws {
         guard let logPath else { return }
         var headers: [String: String] = [:]
-        for name in ["content-type", "retry-after", "allow", "www-authenticate"] {
+        for name in ["content-type", "retry-after", "allow", "www-authenticate", "content-disposition"] {
             if let value = response.header(name) { headers[name] = value }
         }
         let entry: [String: Any] = [
