@@ -46,3 +46,44 @@ public struct StoreReplayer {
         }
     }
 }
+
+/// Every snapshot of a store as its open would recover it, changing nothing (`StoreRecovery`
+/// read only): for the offline tools. A store being served may checkpoint meanwhile; its files
+/// at rest read exactly.
+public struct StoreContents: Sendable {
+    public struct Snapshot: Sendable {
+        public var name: SnapshotName
+        public var options: SnapshotOptions
+        public var state: SnapshotState
+        public var path: String
+        /// What replaying its file found (an empty report when it has none yet).
+        public var file: ReplayReport
+        /// Its records replayed from the log after the file.
+        public var replayed: Int
+    }
+
+    /// In name order.
+    public var snapshots: [Snapshot]
+    public var report: StoreReport
+
+    public init(layout: StoreLayout, io: any FileIO = POSIXFileIO(), rejoinAfterLeave: Bool = false) throws(SnapshotFileError) {
+        var configuration = EngineConfiguration()
+        configuration.io = io
+        configuration.rejoinAfterLeave = rejoinAfterLeave
+        let recovered: StoreRecovery.Recovered
+        do {
+            recovered = try StoreRecovery(layout: layout, configuration: configuration, repairs: false).open()
+        } catch {
+            switch error {
+            case let error as SnapshotFileError: throw error
+            case let error as FileIOError: throw .io(error)
+            default: throw .io(FileIOError("read", layout.defaultPath, code: EIO))
+            }
+        }
+        snapshots = recovered.slots.map {
+            Snapshot(name: $0.name, options: $0.options, state: $0.initial, path: layout.path(of: $0.name),
+                     file: $0.report, replayed: $0.replayed)
+        }.sorted { $0.name < $1.name }
+        report = recovered.report
+    }
+}

@@ -25,8 +25,11 @@ public final class SnapshotStore: Sendable {
     /// log's records past it, and starts the writer in a new log segment (`StoreRecovery`).
     public init(layout: StoreLayout, configuration: EngineConfiguration = .init()) throws(SnapshotFileError) {
         let recovered: StoreRecovery.Recovered
+        let log: LogWriter
         do {
             recovered = try StoreRecovery(layout: layout, configuration: configuration).open()
+            guard let writer = recovered.log else { throw FileIOError("open", layout.logDirectory, code: EIO) }
+            log = writer
         } catch {
             switch error {
             case let error as SnapshotFileError: throw error
@@ -58,7 +61,7 @@ public final class SnapshotStore: Sendable {
         directory = StoreDirectory(entries)
         queue = IntakeQueue(capacity: configuration.queueCapacity, answersOnAdmission: configuration.durability == .buffered,
                             leaving: leaving, observer: configuration.observer)
-        writer = SnapshotWriter(layout: layout, log: recovered.log, slots: slots, catalog: recovered.catalog,
+        writer = SnapshotWriter(layout: layout, log: log, slots: slots, catalog: recovered.catalog,
                                 catalogDirtySince: recovered.catalogDirtySince, configuration: configuration,
                                 queue: queue, directory: directory, checkpointAtStart: recovered.report.log.isDamaged)
         writer.start()

@@ -8,6 +8,9 @@ import Glibc
 struct StoreRecovery {
     let layout: StoreLayout
     let configuration: EngineConfiguration
+    /// Repair and open for writing (the store's open); false: read only, change nothing (the
+    /// offline tools' look at a store, served or at rest).
+    var repairs = true
     private var io: any FileIO { configuration.io }
 
     /// One snapshot while the store is read back.
@@ -29,7 +32,8 @@ struct StoreRecovery {
         var slots: [Recovering]
         var catalog: Catalog
         var catalogDirtySince: UInt64?
-        var log: LogWriter
+        /// Nil when read only.
+        var log: LogWriter?
         var report: StoreReport
     }
 
@@ -39,11 +43,13 @@ struct StoreRecovery {
         let (state, defaultReport, size) = try openCheckpoint(layout.defaultPath, damagedBase: layout.defaultPath,
                                                               options: fileDefaults, createsEmpty: true)
         report.defaultReplay = defaultReport
-        try io.createDirectory(layout.logDirectory)
-        // Always, not only when this open creates them: a process killed after a create or
-        // a checkpoint's rename, before the directory fsync that followed, leaves a name
-        // that is in the page cache but maybe not on disk (the power-loss tests).
-        try io.syncDirectory(SnapshotWriter.directory(of: layout.defaultPath))
+        if repairs {
+            try io.createDirectory(layout.logDirectory)
+            // Always, not only when this open creates them: a process killed after a create or
+            // a checkpoint's rename, before the directory fsync that followed, leaves a name
+            // that is in the page cache but maybe not on disk (the power-loss tests).
+            try io.syncDirectory(SnapshotWriter.directory(of: layout.defaultPath))
+        }
         var snapshots: [Recovering] = [Recovering(
             id: SnapshotWriter.defaultID, name: .default,
             options: SnapshotOptions(format: defaultReport.format, rejoinAfterLeave: configuration.rejoinAfterLeave),
@@ -54,9 +60,9 @@ struct StoreRecovery {
         var catalog = Catalog()
         var catalogPosition: UInt64 = 0
         if hasNamed {
-            try io.syncDirectory(layout.snapshotsDirectory)
+            if repairs { try io.syncDirectory(layout.snapshotsDirectory) }
             for name in try io.contentsOfDirectory(layout.snapshotsDirectory)
-            where name.hasPrefix(".") && name.hasSuffix(".checkpoint") {
+            where repairs && name.hasPrefix(".") && name.hasSuffix(".checkpoint") {
                 try io.remove(layout.snapshotsDirectory + "/" + name)  // a checkpoint cut short
             }
             if io.exists(layout.catalogPath) {
@@ -65,7 +71,7 @@ struct StoreRecovery {
                 if let decoded { (catalog, catalogPosition) = (decoded.catalog, decoded.position) }
                 if decoded?.damaged ?? true {
                     report.catalogDamaged = true
-                    report.preservedCopies.append(try DamagedCopy.preserve(layout.catalogPath, io: io))
+                    if repairs { report.preservedCopies.append(try DamagedCopy.preserve(layout.catalogPath, io: io)) }
                 }
                 covered = max(covered, catalogPosition)
             }
@@ -81,8 +87,8 @@ struct StoreRecovery {
         var failure: (any Error)?
         var orphans = 0
         var lastID: UInt32?, lastIndex = -1
-        let reader = LogReader(directory: layout.logDirectory, io: io)
-        var logReport = try reader.read({ at, id, record in
+        let reader = LogReader(directory: layout.logDirectory, io: io, preservesDamage: repairs)
+        let visit: (UInt64, UInt32, RecordView) -> Void = { at, id, record in
             if id != lastID {
                 lastID = id
                 lastIndex = index[id] ?? -1
@@ -96,7 +102,8 @@ struct StoreRecovery {
             }
             snapshots[lastIndex].builder?.record(record, offset: Int64(at))
             snapshots[lastIndex].replayed += 1
-        }, catalog: { at, change in
+        }
+        let visitCatalog: (UInt64, CatalogRecord) -> Void = { at, change in
             if case .reset(let id) = change {
                 // Everything of the snapshot before it is replaced: the state starts again.
                 if let i = index[id], at >= snapshots[i].filePosition {
@@ -129,7 +136,8 @@ struct StoreRecovery {
                 }
             }
             lastID = nil  // the index changed
-        })
+        }
+        var logReport = io.exists(layout.logDirectory) || repairs ? try reader.read(visit, catalog: visitCatalog) : LogReport()
         if let failure { throw failure }
         for snapshot in snapshots { covered = max(covered, snapshot.filePosition) }
         logReport.replayed = snapshots.reduce(0) { $0 + $1.replayed }
@@ -141,15 +149,17 @@ struct StoreRecovery {
                 snapshots[i].builder = nil
             }
         }
-        for unused in logReport.unused { try io.remove(unused) }
-
+        report.log = logReport
         if hasNamed { try sortFiles(catalog: catalog, report: &report) }
+        guard repairs else {
+            return Recovered(slots: snapshots, catalog: catalog, catalogDirtySince: catalogDirtySince, log: nil, report: report)
+        }
+        for unused in logReport.unused { try io.remove(unused) }
         let log = try LogWriter(
             directory: layout.logDirectory, io: io,
             configuration: .init(segmentSize: configuration.segmentSize,
                                  prepareInBackground: configuration.preparesSegmentsInBackground),
             sealed: logReport.segments, sequence: logReport.lastSequence + 1, base: max(logReport.end, covered))
-        report.log = logReport
         return Recovered(slots: snapshots, catalog: catalog, catalogDirtySince: catalogDirtySince, log: log, report: report)
     }
 
@@ -164,7 +174,9 @@ struct StoreRecovery {
             (state, fileReport, size) = try openCheckpoint(path, damagedBase: layout.damagedCopyBase(of: entry.name),
                                                            options: entry.options, createsEmpty: false)
             if (fileReport.logPosition ?? 0) < entry.createdAt {
-                report.preservedCopies.append(try DamagedCopy.preserve(path, as: layout.damagedCopyBase(of: entry.name), io: io))
+                if repairs {
+                    report.preservedCopies.append(try DamagedCopy.preserve(path, as: layout.damagedCopyBase(of: entry.name), io: io))
+                }
                 report.staleFiles.append(path)
                 state = SnapshotState()
                 fileReport = ReplayReport()
@@ -188,13 +200,13 @@ struct StoreRecovery {
             }
             if catalog.ids[name] != nil { continue }
             if catalog.deletedNames.contains(name) {
-                try io.remove(layout.path(of: name))
+                if repairs { try io.remove(layout.path(of: name)) }
                 report.removedFiles.append(layout.path(of: name))
             } else {
                 report.unexplainedFiles.append(layout.path(of: name))
             }
         }
-        if !report.removedFiles.isEmpty { try io.syncDirectory(layout.snapshotsDirectory) }
+        if repairs && !report.removedFiles.isEmpty { try io.syncDirectory(layout.snapshotsDirectory) }
     }
 
     /// Replays a snapshot file, repairing what the data-safety rules allow: a provable torn
@@ -203,6 +215,17 @@ struct StoreRecovery {
     /// whose file is there from the start). Returns the state, the report and the size.
     func openCheckpoint(_ path: String, damagedBase: String, options: SnapshotOptions,
                         createsEmpty: Bool) throws -> (SnapshotState, ReplayReport, Int64) {
+        guard repairs else {
+            // As it is: a missing file is an empty snapshot.
+            guard io.exists(path) else {
+                var report = ReplayReport()
+                report.format = options.format
+                return (SnapshotState(), report, 0)
+            }
+            let (state, report) = try SnapshotReplayer(io: io, rejoinAfterLeave: options.rejoinAfterLeave,
+                                                       defaultFormat: options.format).replay(path: path)
+            return (state, report, report.validLength + report.tornTailBytes)
+        }
         try io.remove(path + ".compact")  // left by a compaction of an earlier version
         if createsEmpty { try io.remove(path + ".checkpoint") }
         let fd = try io.open(path, create: true, truncate: false)
@@ -279,7 +302,7 @@ public struct StoreReport: Sendable {
     public var staleFiles: [String] = []
     /// Files in the snapshots directory nothing explains: kept as they are.
     public var unexplainedFiles: [String] = []
-    /// Files of deleted snapshots a stop left behind, removed now.
+    /// Files of deleted snapshots a stop left behind, removed now (listed only, when read only).
     public var removedFiles: [String] = []
     /// Log records of no snapshot the store knows (of deleted ones).
     public var orphanRecords = 0

@@ -17,9 +17,19 @@ struct Verify: ParsableCommand {
             Exit 2: the file cannot be read, or is neither a v1 nor a v2 snapshot.
             """)
 
-    @Argument(help: "The snapshot file.") var path: String
+    @Argument(help: "The snapshot file (or --data-dir).") var path: String?
+    @Option(help: "A store's data directory: every snapshot file, the catalog and the log.") var dataDir: String?
+
+    func validate() throws {
+        if (path == nil) == (dataDir == nil) { throw ValidationError("give a snapshot file or --data-dir DIR, one of them") }
+    }
 
     func run() throws {
+        if let dataDir {
+            try verifyStore(dataDir)
+            return
+        }
+        let path = self.path ?? ""
         let report: Inspect.Report
         do {
             report = try Inspect.report(path: path, rejoinAfterLeave: false)
@@ -51,5 +61,25 @@ struct Verify: ParsableCommand {
         print("\(path): \(report.format), \(report.records) valid records, DAMAGED")
         details()
         throw ExitCode(1)
+    }
+
+    /// Every snapshot of the store, its catalog and its log: exit 1 for damage anywhere, or for a
+    /// file in the snapshots directory the store cannot explain.
+    private func verifyStore(_ dataDir: String) throws {
+        let contents: StoreContents
+        do {
+            contents = try StoreContents(layout: StoreLayout(dataDirectory: dataDir))
+        } catch {
+            FileHandle.standardError.write(Data("snapshotd verify: cannot read the store in \(dataDir): \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let summary = StoreSummary(contents, dataDirectory: dataDir)
+        summary.print()
+        for snapshot in contents.snapshots where snapshot.file.isDamaged {
+            for damage in snapshot.file.skipped {
+                print("  \(snapshot.name): offset \(damage.offset), \(damage.length) bytes: \(damage.reason)")
+            }
+        }
+        if !summary.clean { throw ExitCode(1) }
     }
 }
