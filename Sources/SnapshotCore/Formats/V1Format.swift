@@ -145,13 +145,28 @@ public enum V1Format {
     /// byte other than tab (NUL among them), or DEL. Names are UTF-8, so bytes of 0x80 and above
     /// are text.
     static func lastNonTextByte(_ line: UnsafeRawBufferPointer) -> Int? {
-        var index = line.count - 1
-        while index >= 0 {
-            let byte = line[index]
-            if (byte < 0x20 && byte != 0x09) || byte == 0x7F { return index }
-            index -= 1
+        var end = line.count
+        // Eight bytes at a time from the end: a word with no byte below 0x20 and none 0x7F (the
+        // usual case, a whole line of text) is skipped at once; one that has either is looked at
+        // byte by byte (a tab is text). Measured: the byte loop alone took v1 replay from 3.1x
+        // Go serf's rate to 2.1x.
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        while end >= 8 {
+            let word = line.loadUnaligned(fromByteOffset: end - 8, as: UInt64.self)
+            let below20 = (word &- ones &* 0x20) & ~word & highs
+            let is7F = ((word ^ (ones &* 0x7F)) &- ones) & ~(word ^ (ones &* 0x7F)) & highs
+            if below20 | is7F != 0 {
+                for index in stride(from: end - 1, through: end - 8, by: -1) where Self.isNotText(line[index]) { return index }
+            }
+            end -= 8
         }
+        for index in stride(from: end - 1, through: 0, by: -1) where Self.isNotText(line[index]) { return index }
         return nil
+    }
+
+    @inline(__always)
+    private static func isNotText(_ byte: UInt8) -> Bool {
+        (byte < 0x20 && byte != 0x09) || byte == 0x7F
     }
 
     /// Whether `bytes` (a last line without its `\n`) is what an interrupted append of a record
