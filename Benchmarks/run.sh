@@ -17,11 +17,20 @@
 #               the same load on one snapshot (/v1/events), etcd 3.4 (one member, PUTs through its
 #               JSON gateway, wrk/etcd-put.lua) and Redis 7 (appendfsync always, redis-benchmark
 #               SET -r 1000); the peers are started here on their own ports and temp dirs
+#   fairness    a quiet named snapshot posting one durable one-event POST every 10 ms (ratecli,
+#               one connection, /v1/snapshots/quiet/events) alone, and while another snapshot
+#               floods (wrk -t1 -c32 of one-event POSTs to /v1/snapshots/flood/events, then of
+#               100-event NDJSON bodies; wrk/flood.lua counts its 503s): the quiet one's p50/p99,
+#               its 503s (must be 0) and the flooder's
 #   ndjson      wrk, 1,000-event NDJSON POSTs, -c8: snapshotd (fsync)
 #   latency     20k requests/s open loop (ratecli) against snapshotd, and the fsync floor
 #   segsync     fdatasync after a 64-byte append: preallocated (posix_fallocate, as the log's
 #               segments), growing, and written-zeros files; idle and under wrk -c16 on snapshotd
 #   overload    60 s of overloadcli (256 connections) against a slowed disk: RSS, 503s, last acknowledged joins on disk
+#   memory      VmRSS of snapshotd holding 10,000 named snapshots x 100 alive nodes (one 100-line
+#               NDJSON POST of member-joins each, on a fresh --data-dir), less its RSS before the
+#               load: bytes per alive node and per snapshot; then SIGTERM, a restart on that store
+#               until /readyz is 200 (timed, BENCH_RUNS times) and the RSS after it
 #   allocs      heap allocations per event (alloccount.so): engine, HTTP single and NDJSON
 #
 # Environment (defaults in brackets; BENCH_QUICK=1 shrinks everything for a trial run):
@@ -38,7 +47,10 @@
 #   BENCH_SEGSYNC_COUNT [2000]  BENCH_SEGSYNC_BYTES [64]  BENCH_SEGSYNC_CONNS [16]
 #   BENCH_ALLOC_EVENTS [100000]
 #   BENCH_MULTI_NAMES [1000: snapshot names, etcd keys, redis-benchmark -r]  BENCH_MULTI_SECONDS [BENCH_HTTP_SECONDS]
-#   BENCH_SECTIONS [engine replay recovery stall checkpoint http multi ndjson latency segsync overload allocs]
+#   BENCH_FAIR_SECONDS [10]  BENCH_FAIR_RATE [100: the quiet snapshot's POSTs a second]  BENCH_FAIR_CONNS [32: the flooder's]
+#   BENCH_FAIR_BATCH [100: events in the flooder's NDJSON bodies]
+#   BENCH_MEM_SNAPSHOTS [10000]  BENCH_MEM_NODES [100 a snapshot]  BENCH_MEM_CONNS [8: the loader's connections]
+#   BENCH_SECTIONS [engine replay recovery stall checkpoint http multi fairness ndjson latency segsync overload memory allocs]
 #   BENCH_SKIP_BUILD=1 (reuse the binaries: only those the chosen sections use must exist)  BENCH_NO_INSTALL=1  BENCH_WORK [.build/bench]
 #   BENCH_LOCK_HELD=1 (the caller holds /tmp/swift-build.lock for the whole run, as
 #   `flock /tmp/swift-build.lock env BENCH_LOCK_HELD=1 make bench`: the builds do not take it again)
@@ -85,7 +97,14 @@ SEGSYNC_BYTES=${BENCH_SEGSYNC_BYTES:-64}
 SEGSYNC_CONNS=${BENCH_SEGSYNC_CONNS:-16}
 MULTI_NAMES=${BENCH_MULTI_NAMES:-1000}
 MULTI_SECONDS=${BENCH_MULTI_SECONDS:-$HTTP_SECONDS}
-ALL_SECTIONS="engine replay recovery stall checkpoint http multi ndjson latency segsync overload allocs"
+FAIR_SECONDS=${BENCH_FAIR_SECONDS:-$(q 10 3)}
+FAIR_RATE=${BENCH_FAIR_RATE:-100}
+FAIR_CONNS=${BENCH_FAIR_CONNS:-32}
+FAIR_BATCH=${BENCH_FAIR_BATCH:-100}
+MEM_SNAPSHOTS=${BENCH_MEM_SNAPSHOTS:-$(q 10000 1000)}
+MEM_NODES=${BENCH_MEM_NODES:-100}
+MEM_CONNS=${BENCH_MEM_CONNS:-8}
+ALL_SECTIONS="engine replay recovery stall checkpoint http multi fairness ndjson latency segsync overload memory allocs"
 SECTIONS=${BENCH_SECTIONS:-$ALL_SECTIONS}
 WORK=${BENCH_WORK:-$ROOT/.build/bench}
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
@@ -96,6 +115,8 @@ trap 'echo "[bench] FAILED at Benchmarks/run.sh line $LINENO: $BASH_COMMAND" >&2
 
 [ "$RUNS" -ge 1 ] 2>/dev/null || die "BENCH_RUNS must be a positive number"
 [ "$OVERLOAD_SECONDS" -gt $((OVERLOAD_WARMUP + 2)) ] || die "BENCH_OVERLOAD_SECONDS must exceed BENCH_OVERLOAD_WARMUP + 2"
+[ "$FAIR_SECONDS" -ge 2 ] 2>/dev/null || die "BENCH_FAIR_SECONDS must be a whole number of seconds, at least 2"
+{ [ "$MEM_SNAPSHOTS" -ge 1 ] && [ "$MEM_SNAPSHOTS" -lt 100000 ]; } 2>/dev/null || die "BENCH_MEM_SNAPSHOTS must be from 1 to 99999 (names m00000..)"
 
 # ------------------------------------------------------------------ processes and cleanup
 PIDS=()
@@ -225,12 +246,16 @@ wait_http() {  # wait_http PORT PATH: until it answers (any status), or fail
     done
     die "server on port $1 did not answer in 20 s"
 }
-start_snapshotd() {  # start_snapshotd NAME PORT [ARGS...]: sets SERVER_PID
+start_snapshotd() {  # start_snapshotd NAME PORT [ARGS...]: a fresh store (--snapshot FILE); sets SERVER_PID
     local name=$1 port=$2; shift 2
     rm -rf "$WORK/tmp/$name"
-    note "snapshotd-$name" "$SNAPSHOTD" serve --listen "127.0.0.1:$port" --snapshot "$WORK/tmp/$name/snapshot" --log-level warning "$@"
+    launch_snapshotd "$name" "$port" --snapshot "$WORK/tmp/$name/snapshot" "$@"
+}
+launch_snapshotd() {  # launch_snapshotd NAME PORT STORE_ARGS...: as given (--data-dir DIR or --snapshot FILE; nothing removed), until /readyz is 200; sets SERVER_PID
+    local name=$1 port=$2; shift 2
+    note "snapshotd-$name" "$SNAPSHOTD" serve --listen "127.0.0.1:$port" --log-level warning "$@"
     env "${SERVER_ENV[@]+"${SERVER_ENV[@]}"}" "$SNAPSHOTD" serve --listen "127.0.0.1:$port" \
-        --snapshot "$WORK/tmp/$name/snapshot" --log-level warning "$@" >"$WORK/logs/snapshotd-$name.log" 2>&1 &
+        --log-level warning "$@" >>"$WORK/logs/snapshotd-$name.log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     wait_http "$port" /healthz
@@ -601,6 +626,63 @@ if want multi; then
     PEER_DIRS=()
 fi
 
+# ------------------------------------------------------------------ fairness: a quiet snapshot beside a flooding one
+if want fairness; then
+    log "fairness: a quiet snapshot at $FAIR_RATE one-event POSTs/s (ratecli, 1 connection) for ${FAIR_SECONDS}s alone, beside wrk -t1 -c$FAIR_CONNS one-event POSTs to another snapshot, and beside $FAIR_BATCH-event NDJSON POSTs; $RUNS runs interleaved"
+    FLOOD_NDJSON="$WORK/tmp/flood-$FAIR_BATCH.ndjson"
+    python3 "$BENCH/bench.py" ndjson "$FLOOD_NDJSON" "$FAIR_BATCH"
+    P=$(port)
+    rm -rf "$WORK/tmp/fairness"
+    launch_snapshotd fairness "$P" --data-dir "$WORK/tmp/fairness"
+    PID=$SERVER_PID
+    QUIET_PATH=/v1/snapshots/quiet/events
+    FLOOD_PATH=/v1/snapshots/flood/events
+    # Both snapshots exist before anything is timed (a first write creates one).
+    for path in "$QUIET_PATH" "$FLOOD_PATH"; do
+        code=$(curl -s -o "$WORK/logs/fairness-create.txt" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+            --data-binary @"$ONE" "http://127.0.0.1:$P$path")
+        [ "$code" = 200 ] || die "fairness: POST $path answered $code: $(head -c 300 "$WORK/logs/fairness-create.txt")"
+    done
+    # Warm-up, not recorded.
+    "$WORK/bin/ratecli" 127.0.0.1 "$P" "$FAIR_RATE" 1 1 0.5 "$ONE" application/json "$QUIET_PATH" >/dev/null || die "fairness: warm-up of the quiet client failed"
+    BENCH_BODY="$ONE" BENCH_CTYPE=application/json BENCH_PATH="$FLOOD_PATH" wrk -t1 -c"$FAIR_CONNS" -d1s -s "$BENCH/wrk/flood.lua" \
+        "http://127.0.0.1:$P/" >/dev/null 2>&1 || die "fairness: warm-up of the flood failed"
+    warm=$(python3 -c "print(min(1.0, $FAIR_SECONDS / 10))")
+    flood_seconds=$((FAIR_SECONDS + 2))  # starts 1 s before the quiet client, ends about 1 s after it
+    for run in $(seq "$RUNS"); do
+        for variant in alone single ndjson; do
+            WRK_PID=
+            case $variant in
+                single) body=$ONE ctype=application/json batch=1 ;;
+                ndjson) body=$FLOOD_NDJSON ctype=application/x-ndjson batch=$FAIR_BATCH ;;
+            esac
+            if [ $variant != alone ]; then
+                note "wrk-flood-$variant" BENCH_BODY="$body" BENCH_CTYPE="$ctype" BENCH_PATH="$FLOOD_PATH" wrk -t1 -c"$FAIR_CONNS" -d"${flood_seconds}s" -s "$BENCH/wrk/flood.lua" "http://127.0.0.1:$P/"
+                BENCH_BODY="$body" BENCH_CTYPE="$ctype" BENCH_PATH="$FLOOD_PATH" wrk -t1 -c"$FAIR_CONNS" -d"${flood_seconds}s" -s "$BENCH/wrk/flood.lua" \
+                    "http://127.0.0.1:$P/" >"$WORK/logs/wrk-flood-$variant-$run.txt" 2>&1 &
+                WRK_PID=$!
+                PIDS+=("$WRK_PID")
+                sleep 1
+            fi
+            note ratecli-quiet "$WORK/bin/ratecli" 127.0.0.1 "$P" "$FAIR_RATE" "$FAIR_SECONDS" 1 "$warm" "$ONE" application/json "$QUIET_PATH"
+            "$WORK/bin/ratecli" 127.0.0.1 "$P" "$FAIR_RATE" "$FAIR_SECONDS" 1 "$warm" "$ONE" application/json "$QUIET_PATH" \
+                >"$WORK/logs/ratecli-quiet-$variant-$run.json" || die "fairness: the quiet client had connection errors: $(cat "$WORK/logs/ratecli-quiet-$variant-$run.json")"
+            record "fair.quiet.$variant" "$run" <"$WORK/logs/ratecli-quiet-$variant-$run.json"
+            if [ -n "$WRK_PID" ]; then
+                kill -0 "$WRK_PID" 2>/dev/null || die "fairness: the flood (wrk) ended before the quiet client did: $(tail -3 "$WORK/logs/wrk-flood-$variant-$run.txt")"
+                wait "$WRK_PID" || die "fairness: wrk failed ($variant): $(tail -3 "$WORK/logs/wrk-flood-$variant-$run.txt")"
+                stop_server "$WRK_PID"
+                grep -q "Socket errors: connect [1-9]" "$WORK/logs/wrk-flood-$variant-$run.txt" && die "fairness: wrk could not connect; did the server die? see $WORK/logs"
+                record "fair.flood.$variant" "$run" "{\"batch\": $batch}" <"$WORK/logs/wrk-flood-$variant-$run.txt"
+            fi
+        done
+    done
+    curl -sf "http://127.0.0.1:$P/v1/snapshots/quiet/stats" >"$WORK/logs/fairness-quiet-stats.json" || die "fairness: GET /v1/snapshots/quiet/stats failed"
+    curl -sf "http://127.0.0.1:$P/v1/snapshots/flood/stats" >"$WORK/logs/fairness-flood-stats.json" || die "fairness: GET /v1/snapshots/flood/stats failed"
+    stop_server "$PID"
+    rm -rf "$WORK/tmp/fairness"
+fi
+
 # ------------------------------------------------------------------ HTTP, NDJSON batches
 if want ndjson; then
     log "HTTP NDJSON: $NDJSON_BATCH events a POST, snapshotd (fsync), wrk -t$WRK_THREADS -c8 ${HTTP_SECONDS}s; $RUNS runs"
@@ -703,6 +785,58 @@ if want overload; then
         "$OVERLOAD_SECONDS" "$OVERLOAD_WARMUP" "$OVERLOAD_CONNS" "$OVERLOAD_DELAY_MS"
 fi
 
+# ------------------------------------------------------------------ memory: 10,000 snapshots x 100 alive nodes
+if want memory; then
+    log "memory: $MEM_SNAPSHOTS named snapshots x $MEM_NODES alive nodes (one NDJSON POST each, $MEM_CONNS connections) on a fresh --data-dir: VmRSS before and after; then SIGTERM and a restart until /readyz is 200, $RUNS times"
+    P=$(port)
+    MEM_DIR="$WORK/tmp/memory"
+    rm -rf "$MEM_DIR"
+    MEM_ARGS=(--data-dir "$MEM_DIR" --max-snapshots $((MEM_SNAPSHOTS + 1)))  # the count includes default
+    launch_snapshotd memory "$P" "${MEM_ARGS[@]}"
+    PID=$SERVER_PID
+    sleep 1
+    python3 "$BENCH/bench.py" vmrss "$PID" >"$WORK/logs/memory-rss-before.json"
+    note memory-load python3 "$BENCH/bench.py" load-snapshots "$P" "$MEM_SNAPSHOTS" "$MEM_NODES" "$MEM_CONNS"
+    python3 "$BENCH/bench.py" load-snapshots "$P" "$MEM_SNAPSHOTS" "$MEM_NODES" "$MEM_CONNS" >"$WORK/logs/memory-load.json" ||
+        die "memory: loading $MEM_SNAPSHOTS snapshots failed"
+    # Right after the last acknowledgement, and again 5 s later (background work settled).
+    python3 "$BENCH/bench.py" vmrss "$PID" >"$WORK/logs/memory-rss-after.json"
+    sleep 5
+    python3 "$BENCH/bench.py" vmrss "$PID" >"$WORK/logs/memory-rss-settled.json"
+    cp "/proc/$PID/smaps" "$WORK/logs/memory-smaps.txt" 2>/dev/null || true
+    curl -sf "http://127.0.0.1:$P/metrics" >"$WORK/logs/memory-metrics.txt" || die "memory: GET /metrics failed"
+    mem_snapshots=$(python3 "$BENCH/bench.py" metric "$WORK/logs/memory-metrics.txt" snapshotd_snapshots)
+    mem_alive=$(python3 "$BENCH/bench.py" metric "$WORK/logs/memory-metrics.txt" snapshotd_store_alive_nodes)
+    mem_disk=$(du -sb "$MEM_DIR" | cut -f1)
+    python3 "$BENCH/bench.py" memory-summary "$WORK/logs" "$mem_snapshots" "$mem_alive" "$mem_disk" "$MEM_SNAPSHOTS" "$MEM_NODES" |
+        record memory.load 1
+    for run in $(seq "$RUNS"); do
+        t0=$EPOCHREALTIME
+        stop_server "$PID"
+        t1=$EPOCHREALTIME
+        note memory-restart "$SNAPSHOTD" serve --listen "127.0.0.1:$P" --log-level warning "${MEM_ARGS[@]}" "(SIGTERM first; timed from the start until /readyz answers 200, polled every 10 ms)"
+        "$SNAPSHOTD" serve --listen "127.0.0.1:$P" --log-level warning "${MEM_ARGS[@]}" >>"$WORK/logs/snapshotd-memory.log" 2>&1 &
+        SERVER_PID=$!
+        PID=$SERVER_PID
+        PIDS+=("$PID")
+        ready=
+        for _ in $(seq 30000); do
+            kill -0 "$PID" 2>/dev/null || die "memory: snapshotd exited on restart (see $WORK/logs/snapshotd-memory.log)"
+            if [ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$P/readyz")" = 200 ]; then ready=$EPOCHREALTIME; break; fi
+            sleep 0.01
+        done
+        [ -n "$ready" ] || die "memory: snapshotd not ready in 300 s after a restart"
+        python3 "$BENCH/bench.py" vmrss "$PID" >"$WORK/logs/memory-rss-restart-$run.json"
+        curl -sf "http://127.0.0.1:$P/metrics" >"$WORK/logs/memory-metrics-restart-$run.txt" || die "memory: GET /metrics failed after a restart"
+        r_alive=$(python3 "$BENCH/bench.py" metric "$WORK/logs/memory-metrics-restart-$run.txt" snapshotd_store_alive_nodes)
+        r_snapshots=$(python3 "$BENCH/bench.py" metric "$WORK/logs/memory-metrics-restart-$run.txt" snapshotd_snapshots)
+        python3 "$BENCH/bench.py" restart-summary "$WORK/logs/memory-rss-restart-$run.json" "$t0" "$t1" "$ready" "$r_alive" "$r_snapshots" |
+            record memory.restart "$run"
+    done
+    stop_server "$PID"
+    rm -rf "$MEM_DIR"
+fi
+
 # ------------------------------------------------------------------ allocations per event
 if want allocs; then
     log "allocations per event (LD_PRELOAD alloccount.so)"
@@ -798,6 +932,13 @@ meta = {
     "all_sections": "$ALL_SECTIONS",
     "multi_names": $MULTI_NAMES,
     "multi_seconds": $MULTI_SECONDS,
+    "fair_seconds": $FAIR_SECONDS,
+    "fair_rate": $FAIR_RATE,
+    "fair_conns": $FAIR_CONNS,
+    "fair_batch": $FAIR_BATCH,
+    "mem_snapshots": $MEM_SNAPSHOTS,
+    "mem_nodes": $MEM_NODES,
+    "mem_conns": $MEM_CONNS,
     "multi_missing": "no named snapshots in this snapshotd: POST /v1/snapshots/{name}/events answered 404",
     "loadavg": "$LOADAVG",
     "build_seconds": $BUILD_SECONDS,
@@ -831,6 +972,8 @@ meta = {
         "fdatasync after a small append: fsyncfloor (Benchmarks/tools/fsyncfloor.c) appends $SEGSYNC_BYTES bytes and fdatasyncs, $SEGSYNC_COUNT times, timing the fdatasync alone, to a new file that grows with every append (grow: pwrite at its end), to one preallocated with posix_fallocate to 64 MiB and synced with its directory first (prealloc: as SegmentPreparer makes the log\'s segments), and to one filled with 64 MiB of written zeros first (zeroed: an overwrite of written blocks); which mode goes first rotates; idle, and under load: snapshotd (fsync) taking wrk -c$SEGSYNC_CONNS one-event POSTs on the same disk (its own fdatasyncs, both CPUs busy).",
         "HTTP: wrk -t$WRK_THREADS, keep-alive, POST /v1/events with one 92-byte member-join (application/json), ${HTTP_SECONDS}s a run after a 1 s warm-up, servers started once and hit in turn (snapshotd, nginx, Hummingbird) for -c8 then -c64. snapshotd in fsync mode answers 200 only once durable; nginx (one worker) returns 204 and discards the body; Hummingbird collects the body and returns 204. Runs with non-2xx answers are excluded from medians.",
         "Many names (multi): four servers started once and hit in turn (spread, one, etcd, Redis) for -c8 then -c64, ${MULTI_SECONDS}s a run after a warm-up, $RUNS runs interleaved. snapshotd (fsync; one process for the spread load, another for the one-snapshot load, each its own store on the same disk): wrk -t$WRK_THREADS with Benchmarks/wrk/spread.lua POSTing the same 92-byte member-join to /v1/snapshots/sNNNN/events, the name round-robin over s0000..s$(printf '%04d' $((MULTI_NAMES - 1))) ($MULTI_NAMES snapshots, each created before timing by one untimed POST), against the same script on one path, /v1/events (the snapshot named default), so the client does the same work per request. etcd (Debian etcd-server, one member, its own data dir, default durability: the WAL fdatasynced before a put is answered): wrk with Benchmarks/wrk/etcd-put.lua, POST /v3/kv/put {\"key\": base64 of k0000..k$(printf '%04d' $((MULTI_NAMES - 1))) round-robin, \"value\": base64 of the same 92 bytes}; a run with any non-2xx answer fails its row. Redis (Debian redis-server, its own dir and port, --appendonly yes --appendfsync always --save \"\"): redis-benchmark -t set -r $MULTI_NAMES -d 92 -c 8 / -c 64 (no pipelining), -n sized from a 20,000-request warm-up for about ${MULTI_SECONDS}s; its requests/s. Redis's client is redis-benchmark (C, one thread), the others' is wrk (LuaJIT request()): they share the 2 CPUs with the server.",
+        "Fairness: one snapshotd (fsync, a fresh --data-dir, default queue: --queue-capacity 2048, --queue-wait 1 s) holding the snapshots quiet and flood (each created first by one untimed POST). The quiet one: ratecli (Benchmarks/tools/ratecli.c) with one keep-alive connection, POST /v1/snapshots/quiet/events of the 92-byte member-join at $FAIR_RATE a second for ${FAIR_SECONDS}s (request i due at start + i/$FAIR_RATE s; latency from the due time to the end of the response, so a late answer also delays the next; the first tenth, at most 1 s, warm-up), its 503s counted. Three variants a run, interleaved (alone, one-event flood, NDJSON flood), $RUNS runs, medians of the runs' percentiles: alone; while wrk -t1 -c$FAIR_CONNS (Benchmarks/wrk/flood.lua, closed loop, statuses counted in response()) POSTs the same one-event body to /v1/snapshots/flood/events; and while it POSTs a $FAIR_BATCH-line NDJSON body there (member events over 5,000 names). The flood starts 1 s before the quiet client and runs $((FAIR_SECONDS + 2))s. The target: the quiet p99 at most 2x its p99 alone, and no 503 for the quiet snapshot.",
+        "Memory: snapshotd serve --data-dir (fresh) --max-snapshots $((MEM_SNAPSHOTS + 1)) (the count includes default); VmRSS (/proc/PID/status) 1 s after /readyz is 200, then bench.py load-snapshots POSTs one $MEM_NODES-line NDJSON body of member-joins to each of /v1/snapshots/m00000/events .. m$(printf '%05d' $((MEM_SNAPSHOTS - 1))) (a first write creates the snapshot; node names n000..n$(printf '%03d' $((MEM_NODES - 1))) in each, addresses 10.x.y.z unique over the store) over $MEM_CONNS keep-alive connections, every answer a durable 200; VmRSS right after the last acknowledgement (the figure) and 5 s later; snapshotd_snapshots and snapshotd_store_alive_nodes must read $((MEM_SNAPSHOTS + 1)) and $((MEM_SNAPSHOTS * MEM_NODES)). Per alive node and per snapshot = (RSS after - RSS before) / nodes or / snapshots; the budget: $((MEM_SNAPSHOTS * MEM_NODES)) x 200 B + $MEM_SNAPSHOTS x 8 KiB. Restart ($RUNS times): SIGTERM (its time to exit is the stop time), start the same command on the same store, poll /readyz every 10 ms: ready seconds from the start; VmRSS at that moment.",
         "NDJSON: wrk -c8 posting one $NDJSON_BATCH-line NDJSON body (member events, 10% failed), events/s = requests/s x $NDJSON_BATCH.",
         "Latency: ratecli (Benchmarks/tools/ratecli.c), $LAT_CONNS keep-alive connections, one thread each, request i due at start + i/$LAT_RATE s, sent at its due time (clock_nanosleep) or at once when late; latency from the due time to the end of the response (coordinated omission corrected, as wrk2); the first fifth (at most 1 s) is warm-up. fsyncfloor: write(100 B) + fdatasync x 2000 in the same directory, before each latency run.",
         "Overload: snapshotd --simulate-sync-delay-ms $OVERLOAD_DELAY_MS $OVERLOAD_ARGS; overloadcli (Benchmarks/tools/overloadcli.c) keeps $OVERLOAD_CONNS keep-alive connections posting member-joins as fast as they are answered for ${OVERLOAD_SECONDS}s, each connection cycling over its own $OVERLOAD_NAMES names (a cluster of a fixed size, so the state the server must hold does not grow) with a new address on every join; VmRSS sampled every second; the reference is the sample at ${OVERLOAD_WARMUP}s. Afterwards every name must end, in GET /v1/snapshot and in the file (snapshotd inspect after shutdown), with the address of its last acknowledged (2xx) join, or of a later one whose answer was lost: never an older or a refused (503) one. (The first version posted a new name every time: RSS then grows with the cluster, ~110 B a node, which is state, not a leak.)",

@@ -2,8 +2,10 @@
  * ratecli: an open-loop, constant-rate HTTP/1.1 load generator for `make bench` (wrk2 is not
  * in Debian). Written for this harness.
  *
- *   ratecli HOST PORT RATE SECONDS CONNECTIONS WARMUP_SECONDS BODY_FILE CONTENT_TYPE
+ *   ratecli HOST PORT RATE SECONDS CONNECTIONS WARMUP_SECONDS BODY_FILE CONTENT_TYPE [PATH]
  *
+ * PATH is the request target, /v1/events unless given (the fairness section posts to
+ * /v1/snapshots/quiet/events).
  * Request i is due at start + i / RATE. Connection c (one thread, keep-alive, no pipelining)
  * sends requests c, c + CONNECTIONS, c + 2 * CONNECTIONS, ... each at its due time
  * (clock_nanosleep, absolute, timer slack 1 us) or at once when late. Latency is measured
@@ -39,7 +41,7 @@ typedef struct {
     int index;
     uint64_t *latency, *service;
     size_t count, capacity;
-    uint64_t ok, non2xx, errors, sent;
+    uint64_t ok, non2xx, status503, errors, sent;
 } worker_t;
 
 static void sleep_until(uint64_t t) {
@@ -66,6 +68,7 @@ static void *run_worker(void *arg) {
         if (status < 0) { w->errors++; close(fd); fd = -1; continue; }
         if (close_after) { close(fd); fd = -1; }
         if (status >= 200 && status < 300) w->ok++; else w->non2xx++;
+        if (status == 503) w->status503++;
         if (due < record_from_ns) continue;
         if (w->count == w->capacity) {
             w->capacity = w->capacity ? w->capacity * 2 : 4096;
@@ -94,8 +97,8 @@ static double pct(const uint64_t *v, size_t n, double p) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 9) {
-        fprintf(stderr, "usage: ratecli HOST PORT RATE SECONDS CONNECTIONS WARMUP_SECONDS BODY_FILE CONTENT_TYPE\n");
+    if (argc != 9 && argc != 10) {
+        fprintf(stderr, "usage: ratecli HOST PORT RATE SECONDS CONNECTIONS WARMUP_SECONDS BODY_FILE CONTENT_TYPE [PATH]\n");
         return 2;
     }
     host = argv[1]; port = atoi(argv[2]); rate = atof(argv[3]); seconds = atof(argv[4]);
@@ -109,10 +112,12 @@ int main(int argc, char **argv) {
     static char body[1 << 20];
     size_t body_len = fread(body, 1, sizeof body, f);
     fclose(f);
-    request = malloc(body_len + 512);
+    const char *path = argc == 10 ? argv[9] : "/v1/events";
+    if (path[0] != '/' || strlen(path) > 1024) { fprintf(stderr, "ratecli: bad path\n"); return 2; }
+    request = malloc(body_len + 2048);
     request_len = (size_t)sprintf(request,
-        "POST /v1/events HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-        host, port, argv[8], body_len);
+        "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+        path, host, port, argv[8], body_len);
     memcpy(request + request_len, body, body_len);
     request_len += body_len;
 
@@ -126,11 +131,11 @@ int main(int argc, char **argv) {
         if (pthread_create(&threads[c], NULL, run_worker, &workers[c]) != 0) { perror("pthread_create"); return 1; }
     }
     size_t total = 0;
-    uint64_t ok = 0, non2xx = 0, errors = 0, sent = 0;
+    uint64_t ok = 0, non2xx = 0, status503 = 0, errors = 0, sent = 0;
     for (int c = 0; c < connections; c++) {
         pthread_join(threads[c], NULL);
         total += workers[c].count;
-        ok += workers[c].ok; non2xx += workers[c].non2xx; errors += workers[c].errors; sent += workers[c].sent;
+        ok += workers[c].ok; non2xx += workers[c].non2xx; status503 += workers[c].status503; errors += workers[c].errors; sent += workers[c].sent;
     }
     uint64_t finished = now_ns();
     uint64_t *lat = malloc((total + 1) * sizeof(uint64_t)), *svc = malloc((total + 1) * sizeof(uint64_t));
@@ -143,12 +148,12 @@ int main(int argc, char **argv) {
     qsort(lat, total, sizeof(uint64_t), compare);
     qsort(svc, total, sizeof(uint64_t), compare);
     double elapsed = (double)(finished - start_ns) / 1e9;
-    printf("{\"target_rate\":%.0f,\"seconds\":%.3f,\"connections\":%d,\"sent\":%llu,\"ok\":%llu,\"non2xx\":%llu,"
+    printf("{\"target_rate\":%.0f,\"seconds\":%.3f,\"connections\":%d,\"sent\":%llu,\"ok\":%llu,\"non2xx\":%llu,\"status_503\":%llu,"
            "\"errors\":%llu,\"achieved_rate\":%.0f,\"recorded\":%zu,"
            "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
            "\"service_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}}\n",
            rate, elapsed, connections, (unsigned long long)sent, (unsigned long long)ok,
-           (unsigned long long)non2xx, (unsigned long long)errors, (double)sent / elapsed, total,
+           (unsigned long long)non2xx, (unsigned long long)status503, (unsigned long long)errors, (double)sent / elapsed, total,
            pct(lat, total, 50), pct(lat, total, 90), pct(lat, total, 99), pct(lat, total, 99.9),
            total ? (double)lat[total - 1] / 1000.0 : 0,
            pct(svc, total, 50), pct(svc, total, 90), pct(svc, total, 99), pct(svc, total, 99.9),
