@@ -659,6 +659,9 @@ final class SnapshotWriter: @unchecked Sendable {
         let results = running.results
         var failure: SnapshotError?
         var finished: [SnapshotSlot] = []
+        // Answered once the round's outcome is published: a caller that reads the status after
+        // its compaction's answer sees the compaction.
+        var answers: [(CheckpointRound.Waiter, Result<CompactionResult, SnapshotError>)] = []
         for item in running.items {
             let waiters = roundWaiters.removeValue(forKey: item.id) ?? []
             let bytesBefore = roundBytesBefore.removeValue(forKey: item.id) ?? 0
@@ -687,7 +690,7 @@ final class SnapshotWriter: @unchecked Sendable {
                 outcome = .failure(error)
             }
             finished.append(slot)
-            for waiter in waiters { waiter(outcome) }
+            for waiter in waiters { answers.append((waiter, outcome)) }
         }
         roundIDs.removeAll()
         if running.catalog != nil {
@@ -708,6 +711,7 @@ final class SnapshotWriter: @unchecked Sendable {
         for (slot, completion) in deletesAfterRound { completion(removeFiles(of: slot)) }
         deletesAfterRound.removeAll()
         publish(finished)
+        for (waiter, outcome) in answers { waiter(outcome) }
     }
 
     // MARK: - Close
