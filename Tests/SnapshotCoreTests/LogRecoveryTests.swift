@@ -25,6 +25,9 @@ import Testing
         configuration.segmentSize = 1024
         configuration.preparesSegmentsInBackground = false
         configuration.minCompactSize = 1 << 30
+        // No writer tick either: its laggard rule (a checkpoint once the log runs two segments
+        // past a snapshot's oldest record) would checkpoint on its own in a slow run.
+        configuration.flushInterval = 3600
         return configuration
     }
 
@@ -259,7 +262,9 @@ import Testing
         bytes[offset + 11] ^= 0x20
         try LogTesting.setBytes(segment, bytes)
 
-        let reopened = try open()
+        var ticking = configuration()
+        ticking.flushInterval = 0.5  // the checkpoint past the damage starts at the writer's first turn
+        let reopened = try SnapshotEngine(path: path, configuration: ticking)
         let report = reopened.logReport
         #expect(report.damaged == [.init(segment: segment, offset: offset, length: length)])
         #expect(report.preservedCopies.count == 1)

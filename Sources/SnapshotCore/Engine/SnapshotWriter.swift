@@ -44,6 +44,9 @@ final class SnapshotWriter: @unchecked Sendable {
     private var deletesAfterRound: [(SnapshotSlot, @Sendable (Result<Void, SnapshotError>) -> Void)] = []
     private var lastError: String?
     private var batchEpoch = 0
+    /// Snapshots whose create record a failed write undid (their names were freed): what was
+    /// queued for them is refused as not written, rather than as unknown.
+    private var uncreated: [UInt32: SnapshotName] = [:]
 
     let layout: StoreLayout
     let configuration: EngineConfiguration
@@ -153,7 +156,7 @@ final class SnapshotWriter: @unchecked Sendable {
             case .rejoin(let id, let completion): rejoin(id, completion)
             case .compact(let id, let completion):
                 guard let slot = slots[id] ?? materialize(id) else {
-                    completion(.failure(.unknownSnapshot(directory.handle(id: id)?.name.rawValue ?? "#\(id)")))
+                    completion(.failure(missing(id)))
                     continue
                 }
                 if roundIDs.contains(id) {
@@ -199,6 +202,12 @@ final class SnapshotWriter: @unchecked Sendable {
         slot.touch(at: log.end, bytes: bytes)
         dirty.insert(slot.id)
         pendingSlots.insert(slot.id)
+    }
+
+    /// Why there is no snapshot `id` for a unit that names it.
+    private func missing(_ id: UInt32) -> SnapshotError {
+        if let name = uncreated[id] { return .writeFailed("the snapshot \"\(name)\" was not created: its create record was not written") }
+        return .unknownSnapshot(directory.handle(id: id)?.name.rawValue ?? "#\(id)")
     }
 
     // MARK: - Snapshots appearing
@@ -274,7 +283,17 @@ final class SnapshotWriter: @unchecked Sendable {
             saved.slot.bytesSinceCheckpoint = saved.bytesSinceCheckpoint
             if saved.dirtySince == nil && saved.slot.inFlightSince == nil { dirty.remove(saved.slot.id) }
         }
-        for id in point.created { slots[id] = nil }
+        for id in point.created {
+            slots[id] = nil
+            // Its create record never reached the disk: the name is not taken (a create of it
+            // again must create it, not answer that it exists; a restart would not know it).
+            let name = directory.withLock { entries -> SnapshotName? in
+                guard let handle = entries.byID.removeValue(forKey: id) else { return nil }
+                if entries.byName[handle.name] === handle { entries.byName[handle.name] = nil }
+                return handle.name
+            }
+            if let name { uncreated[id] = name }
+        }
         if let catalog = point.catalog { self.catalog = catalog }
         catalogDirtySince = point.catalogDirtySince
         pending.removeSubrange(point.pending...)
@@ -301,7 +320,7 @@ final class SnapshotWriter: @unchecked Sendable {
             while end < batch.count && batch[end].snapshot == id { end += 1 }
             defer { index = end }
             guard let slot = slots[id] ?? materialize(id, saving: &before) else {
-                let failure = SnapshotError.unknownSnapshot(directory.handle(id: id)?.name.rawValue ?? "#\(id)")
+                let failure = missing(id)
                 for submission in batch[index..<end] { refused.append((submission, failure)) }
                 continue
             }
@@ -456,7 +475,7 @@ final class SnapshotWriter: @unchecked Sendable {
     private func leave(_ id: UInt32, _ completion: SubmitCompletion) {
         var before = undoPoint(keepingState: true)
         guard let slot = slots[id] ?? materialize(id, saving: &before) else {
-            completion(.failure(.unknownSnapshot(directory.handle(id: id)?.name.rawValue ?? "#\(id)")))
+            completion(.failure(missing(id)))
             return
         }
         if slot.state.leaving {
@@ -492,7 +511,7 @@ final class SnapshotWriter: @unchecked Sendable {
         guard let slot = slots[id] else {
             // Known but never written: a snapshot with no records is an empty state.
             if directory.handle(id: id) != nil { completion(.success(SnapshotState())) } else {
-                completion(.failure(.unknownSnapshot("#\(id)")))
+                completion(.failure(missing(id)))
             }
             return
         }
@@ -517,7 +536,7 @@ final class SnapshotWriter: @unchecked Sendable {
         }
         var before = undoPoint(keepingState: true)
         guard let slot = materialize(id, saving: &before) else {
-            completion(.failure(.unknownSnapshot("#\(id)")))
+            completion(.failure(missing(id)))
             return
         }
         do {
@@ -692,6 +711,9 @@ final class SnapshotWriter: @unchecked Sendable {
         let results = running.results
         var failure: SnapshotError?
         var finished: [SnapshotSlot] = []
+        // Answered once the round's outcome is published: a caller that reads the status after
+        // its compaction's answer sees the compaction.
+        var answers: [(CheckpointRound.Waiter, Result<CompactionResult, SnapshotError>)] = []
         for item in running.items {
             let waiters = roundWaiters.removeValue(forKey: item.id) ?? []
             let bytesBefore = roundBytesBefore.removeValue(forKey: item.id) ?? 0
@@ -720,7 +742,7 @@ final class SnapshotWriter: @unchecked Sendable {
                 outcome = .failure(error)
             }
             finished.append(slot)
-            for waiter in waiters { waiter(outcome) }
+            for waiter in waiters { answers.append((waiter, outcome)) }
         }
         roundIDs.removeAll()
         if running.catalog != nil {
@@ -741,6 +763,7 @@ final class SnapshotWriter: @unchecked Sendable {
         for (slot, completion) in deletesAfterRound { completion(removeFiles(of: slot)) }
         deletesAfterRound.removeAll()
         publish(finished)
+        for (waiter, outcome) in answers { waiter(outcome) }
     }
 
     // MARK: - Close

@@ -27,6 +27,7 @@ final class CompactionGate: ForwardingFileIO, @unchecked Sendable {  // state gu
             while !isOpen && permits == 0 { condition.wait() }
             if permits > 0 { permits -= 1 }
             waiting -= 1
+            condition.broadcast()  // for `releaseOne`
             condition.unlock()
         }
         return try base.open(path, create: create, truncate: truncate)
@@ -58,6 +59,16 @@ final class CompactionGate: ForwardingFileIO, @unchecked Sendable {  // state gu
         condition.lock()
         permits += 1
         condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Lets one waiting compactor go, and returns once it has gone through the gate (so that a
+    /// caller that loops does not hand out a permit a later compactor would take unheld).
+    func releaseOne() {
+        condition.lock()
+        permits += 1
+        condition.broadcast()
+        while permits > 0 && !isOpen { condition.wait() }
         condition.unlock()
     }
 
