@@ -60,6 +60,8 @@ final class SnapshotWriter: @unchecked Sendable {
     /// they are, so that the log's old segments can go (the log stays within about this much of
     /// records no checkpoint covers, however many snapshots hold them).
     private let laggardBytes: UInt64
+    /// Events in one group-commit unit when several snapshots share a batch (`commitFairly`).
+    private let fairUnitEvents: Int
     private let status: Mutex<StoreStatus>
     private let closeWaiters = Mutex<(done: Bool, waiters: [@Sendable () -> Void])>((false, []))
     private var io: any FileIO { configuration.io }
@@ -79,6 +81,7 @@ final class SnapshotWriter: @unchecked Sendable {
         // Two segments, and never less than a few times what makes a busy snapshot checkpoint on
         // its own: a store of one snapshot checkpoints as before there were names (Go's rule).
         self.laggardBytes = UInt64(max(2 * configuration.segmentSize, 4 * configuration.minCompactSize))
+        self.fairUnitEvents = max(64, configuration.queueCapacity / 8)
         var initial = StoreStatus()
         initial.snapshots = slots.count
         initial.logBytes = log.bytes
@@ -149,7 +152,7 @@ final class SnapshotWriter: @unchecked Sendable {
                 batch.append(submission)
                 continue
             }
-            if !batch.isEmpty { _ = commit(batch); batch.removeAll() }
+            if !batch.isEmpty { commitFairly(batch); batch.removeAll() }
             switch item {
             case .events: break
             case .leave(let id, let completion): leave(id, completion)
@@ -173,7 +176,43 @@ final class SnapshotWriter: @unchecked Sendable {
             case .replace(let id, let state, let replacing, let completion): replace(id, with: state, replacing: replacing, completion)
             }
         }
-        if !batch.isEmpty { _ = commit(batch) }
+        if !batch.isEmpty { commitFairly(batch) }
+    }
+
+    /// Commits what submitters queued. All of one snapshot: one unit (one write, one sync). Of
+    /// several: in units of about `fairUnitEvents` events, taken round-robin between the snapshots
+    /// (each snapshot's in its order; their order between snapshots does not matter), so that a
+    /// snapshot with one event queued beside a flood is answered after one bounded unit, not
+    /// after the whole flood's write and sync.
+    private func commitFairly(_ batch: [Submission]) {
+        let first = batch[0].snapshot
+        guard batch.count > 1, batch.contains(where: { $0.snapshot != first }) else {
+            _ = commit(batch)
+            return
+        }
+        var queues: [UInt32: Deque<Submission>] = [:]
+        var order: [UInt32] = []
+        for submission in batch {
+            if queues[submission.snapshot] == nil { order.append(submission.snapshot) }
+            queues[submission.snapshot, default: []].append(submission)
+        }
+        var remaining = batch.count
+        while remaining > 0 {
+            var unit: [UInt32: [Submission]] = [:]
+            var unitOrder: [UInt32] = []
+            var events = 0
+            while remaining > 0 && events < fairUnitEvents {
+                for id in order {
+                    guard let next = queues[id]?.popFirst() else { continue }
+                    if unit[id] == nil { unitOrder.append(id) }
+                    unit[id, default: []].append(next)
+                    events += max(1, next.events.count)
+                    remaining -= 1
+                }
+            }
+            // Grouped by snapshot: `commit` applies a run of one snapshot's submissions in one go.
+            _ = commit(unitOrder.flatMap { unit[$0] ?? [] })
+        }
     }
 
     private func checkClocks() {
