@@ -24,8 +24,9 @@ run: release
 
 ## Every test: unit, Go serf interop, integration (the real binary over libcurl), the spec, the
 ## container image on a real Docker engine (test-docker: fails, naming why, when none can start),
-## two instances sharded by snapshot name behind nginx (test-sharding).
-test: deps interop spec test-container test-docker test-fuzz test-schemathesis test-sharding
+## two instances sharded by snapshot name behind nginx (test-sharding), the Go client against a
+## live Serf cluster (test-goclient).
+test: deps interop spec test-container test-docker test-fuzz test-schemathesis test-sharding test-goclient
 	$(SWIFT) build --build-tests
 	rm -f $(CONTRACT_LOG)
 	SNAPSHOTD_CONTRACT_LOG=$(CURDIR)/$(CONTRACT_LOG) $(SWIFT) test
@@ -94,3 +95,11 @@ test-schemathesis: deps
 test-sharding: deps
 	$(SWIFT) build --product snapshotd
 	SNAPSHOTD="$$($(SWIFT) build --show-bin-path)/snapshotd" bash Tests/Sharding/nginx-sharding.sh
+
+## The Go client for agents built on the serf library (clients/go/snapshotd, docs/AGENTS.md):
+## go vet and go test against Debian's serf 0.9.4 in GOPATH mode, no module downloads; its live
+## test runs five serf instances and the debug binary (clients/go/test.sh).
+.PHONY: test-goclient
+test-goclient: deps
+	$(SWIFT) build --product snapshotd
+	SNAPSHOTD="$$($(SWIFT) build --show-bin-path)/snapshotd" sh clients/go/test.sh
