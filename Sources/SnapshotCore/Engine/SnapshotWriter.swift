@@ -42,6 +42,8 @@ final class SnapshotWriter: @unchecked Sendable {
     private var nextCheckpointAttempt = DispatchTime(uptimeNanoseconds: 0)
     /// Deleted snapshots in the round in flight: their files go once it is done.
     private var deletesAfterRound: [(SnapshotSlot, @Sendable (Result<Void, SnapshotError>) -> Void)] = []
+    /// Deleted snapshots whose file could not be removed yet (`removeFiles`).
+    private var pendingRemovals: [SnapshotSlot] = []
     private var lastError: String?
     private var batchEpoch = 0
     /// Snapshots whose create record a failed write undid (their names were freed): what was
@@ -680,14 +682,28 @@ final class SnapshotWriter: @unchecked Sendable {
         !state.aliveNodes.isEmpty || state.lastClock > 0 || state.lastEventClock > 0 || state.lastQueryClock > 0 || state.leaving
     }
 
+    /// Removes a deleted snapshot's file. The delete is durable already (its record is synced),
+    /// so it is answered as done either way; a removal that fails is tried again after each
+    /// round and at close (a file left by a stop is removed by the next open, from the record).
     private func removeFiles(of slot: SnapshotSlot) -> Result<Void, SnapshotError> {
         do throws(FileIOError) {
             try io.remove(slot.handle.path)
             try io.remove(layout.temporaryPath(of: slot.handle.name))
             try io.syncDirectory(SnapshotWriter.directory(of: slot.handle.path))
-            return .success(())
         } catch {
-            return .failure(.writeFailed(error.description))
+            pendingRemovals.append(slot)
+            record(.writeFailed("the snapshot \"\(slot.handle.name)\" is deleted, but its file could not be removed (tried again later): \(error.description)"))
+        }
+        return .success(())
+    }
+
+    /// Tries the removals that failed again, except where a new snapshot of the same name owns the path now.
+    private func retryRemovals() {
+        guard !pendingRemovals.isEmpty else { return }
+        let waiting = pendingRemovals
+        pendingRemovals = []
+        for slot in waiting where !slots.values.contains(where: { $0.handle.name == slot.handle.name }) {
+            _ = removeFiles(of: slot)
         }
     }
 
@@ -801,6 +817,7 @@ final class SnapshotWriter: @unchecked Sendable {
         }
         for (slot, completion) in deletesAfterRound { completion(removeFiles(of: slot)) }
         deletesAfterRound.removeAll()
+        retryRemovals()
         publish(finished)
         for (waiter, outcome) in answers { waiter(outcome) }
     }
@@ -817,6 +834,7 @@ final class SnapshotWriter: @unchecked Sendable {
         } catch {
             record(.writeFailed(error.description))
         }
+        retryRemovals()
         if !dirty.isEmpty || !due.isEmpty || catalogDirtySince != nil || slots.values.contains(where: { $0.aheadOfLog || $0.checkpointRequested }) {
             startRound(inBackground: false, everything: true)
             if let running = round { finishRound(running) }
