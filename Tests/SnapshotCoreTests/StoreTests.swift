@@ -486,6 +486,7 @@ import Testing
         let segmentSize: Int64 = 1024
         let store = try open {
             $0.segmentSize = segmentSize
+            $0.laggardLogBytes = 2 * segmentSize  // the default's floor (4 × min-compact-size) is far above this log
             $0.flushInterval = 0.005  // the laggard rule runs at the writer's tick
         }
         let names = (0..<40).map { named("q\($0)") }

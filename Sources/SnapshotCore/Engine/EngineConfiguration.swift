@@ -30,6 +30,9 @@ public struct EngineConfiguration: Sendable {
     /// Prepare the log's next segment on a thread of its own (false: inline on the writer's,
     /// right after a cut, so that tests see one order of calls).
     public var preparesSegmentsInBackground = true
+    /// A snapshot with records this far back in the log is checkpointed, however few they are,
+    /// so that old segments can go; nil: max(2 segments, 4 × `minCompactSize`).
+    public var laggardLogBytes: Int64?
     /// The most snapshots a store holds, `default` included: creating one more is refused.
     public var maxSnapshots = 10_000
     public var io: any FileIO = POSIXFileIO()

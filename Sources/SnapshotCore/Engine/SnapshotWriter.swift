@@ -82,7 +82,7 @@ final class SnapshotWriter: @unchecked Sendable {
         self.directory = directory
         // Two segments, and never less than a few times what makes a busy snapshot checkpoint on
         // its own: a store of one snapshot checkpoints as before there were names (Go's rule).
-        self.laggardBytes = UInt64(max(2 * configuration.segmentSize, 4 * configuration.minCompactSize))
+        self.laggardBytes = UInt64(max(1, configuration.laggardLogBytes ?? max(2 * configuration.segmentSize, 4 * configuration.minCompactSize)))
         self.fairUnitEvents = max(64, configuration.queueCapacity / 8)
         var initial = StoreStatus()
         initial.snapshots = slots.count
