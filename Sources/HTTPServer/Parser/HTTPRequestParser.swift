@@ -80,134 +80,170 @@ public struct HTTPRequestParser: Sendable {
         }
     }
 
+    /// What one step of `next()` came to.
+    private enum Step {
+        /// The state changed: step again.
+        case proceed
+        /// More bytes are needed.
+        case needMore
+        case event(HTTPParseEvent)
+    }
+
     /// The next event, or nil when more bytes are needed (or the parser has failed).
     public mutating func next() -> HTTPParseEvent? {
         while true {
+            let step: Step
             switch state {
-            case .failed:
-                return nil
-
-            case .head:
-                if scanner.phase == .start || scanner.phase == .startLF {
-                    // Empty lines before a request are ignored (RFC 9112 §2.2); dropping them
-                    // here keeps stray CRLFs after a body from counting as a started request,
-                    // or toward the head's size limit, however the bytes were split. The
-                    // scanner may have consumed some already (a CR alone, then its LF): drop
-                    // those too, but for a CR still waiting for its LF.
-                    start += scanner.phase == .start ? scanner.scanned : scanner.scanned - 1
-                    scanner.scanned = 0
-                    scanner.phase = .start
-                    while buffer.count - start >= 2 && buffer[start] == 0x0D && buffer[start + 1] == 0x0A {
-                        start += 2
-                    }
-                }
-                if start == buffer.count { return nil }
-                var scanner = self.scanner
-                let result = buffer.withUnsafeBufferPointer { buf in
-                    scanner.scan(buf, from: start, maxHeaderBytes: limits.maxHeaderBytes)
-                }
-                self.scanner = scanner
-                switch result {
-                case .needMore:
-                    return nil
-                case .error(let error):
-                    return fail(error)
-                case .complete(let length):
-                    let head = buffer.withUnsafeBufferPointer { buf in
-                        scanner.buildHead(buf, from: start, limits: limits)
-                    }
-                    start += length
-                    self.scanner = RequestHeadScanner(reusing: scanner)
-                    switch head {
-                    case .failure(let error):
-                        return fail(error)
-                    case .success(let parsed):
-                        switch parsed.framing {
-                        case .none:
-                            return .request(parsed.request)
-                        case .contentLength(let length):
-                            pendingRequest = parsed.request
-                            pendingBody = []
-                            pendingBody.reserveCapacity(length)
-                            state = .body(remaining: length)
-                        case .chunked:
-                            pendingRequest = parsed.request
-                            pendingBody = []
-                            state = .chunkSize
-                        }
-                        if parsed.expectContinue { return .expectContinue }
-                    }
-                }
-
-            case .body(let remaining):
-                let count = min(remaining, buffer.count - start)
-                if count == 0 { return nil }
-                pendingBody.append(contentsOf: buffer[start..<start + count])
-                start += count
-                if count == remaining { return finishRequest() }
-                state = .body(remaining: remaining - count)
-                return nil
-
-            case .chunkSize:
-                switch findLine(maxLength: Self.maxChunkLineBytes) {
-                case .needMore: return nil
-                case .tooLong: return fail(.badRequest("chunk size line too long"))
-                case .bareCR: return fail(.badRequest("bare CR in chunk size line"))
-                case .bareLF: return fail(.badRequest("bare LF in chunk size line"))
-                case .line(let lineEnd, let next):
-                    let size = buffer.withUnsafeBufferPointer { buf in
-                        Self.parseChunkSize(buf, from: start, to: lineEnd)
-                    }
-                    start = next
-                    guard let size else { return fail(.badRequest("invalid chunk size")) }
-                    if size == 0 {
-                        trailerBytes = 0
-                        state = .trailers
-                    } else {
-                        guard size <= limits.maxBodyBytes - pendingBody.count else {
-                            return fail(HTTPParseError(status: 413, message: "request body too large"))
-                        }
-                        state = .chunkData(remaining: size)
-                    }
-                }
-
-            case .chunkData(let remaining):
-                let count = min(remaining, buffer.count - start)
-                if count == 0 { return nil }
-                pendingBody.append(contentsOf: buffer[start..<start + count])
-                start += count
-                if count < remaining {
-                    state = .chunkData(remaining: remaining - count)
-                    return nil
-                }
-                state = .chunkDataEnd
-
-            case .chunkDataEnd:
-                let available = buffer.count - start
-                if available >= 1 && buffer[start] != 0x0D || available >= 2 && buffer[start + 1] != 0x0A {
-                    return fail(.badRequest("missing CRLF after chunk data"))
-                }
-                if available < 2 { return nil }
-                start += 2
-                state = .chunkSize
-
-            case .trailers:
-                let budget = limits.maxHeaderBytes - trailerBytes
-                switch findLine(maxLength: budget) {
-                case .needMore: return nil
-                case .tooLong: return fail(HTTPParseError(status: 431, message: "trailer section too large"))
-                case .bareCR: return fail(.badRequest("bare CR in trailer section"))
-                case .bareLF: return fail(.badRequest("bare LF in trailer section"))
-                case .line(let lineEnd, let next):
-                    let isEmpty = lineEnd == start
-                    if !isEmpty, buffer[start] == 0x20 || buffer[start] == 0x09 {
-                        return fail(.badRequest("obsolete line folding in trailer section"))
-                    }
-                    trailerBytes += next - start
-                    start = next
-                    if isEmpty { return finishRequest() }
-                }
+            case .failed: return nil
+            case .head: step = parseHead()
+            case .body(let remaining): step = readBody(remaining: remaining)
+            case .chunkSize: step = parseChunkSize()
+            case .chunkData(let remaining): step = readChunkData(remaining: remaining)
+            case .chunkDataEnd: step = parseChunkDataEnd()
+            case .trailers: step = parseTrailerLine()
             }
+            switch step {
+            case .proceed: continue
+            case .needMore: return nil
+            case .event(let event): return event
+            }
+        }
+    }
+
+    /// Empty lines before a request are ignored (RFC 9112 §2.2); dropping them here keeps
+    /// stray CRLFs after a body from counting as a started request, or toward the head's size
+    /// limit, however the bytes were split. The scanner may have consumed some already (a CR
+    /// alone, then its LF): drop those too, but for a CR still waiting for its LF.
+    private mutating func skipEmptyLines() {
+        guard scanner.phase == .start || scanner.phase == .startLF else { return }
+        start += scanner.phase == .start ? scanner.scanned : scanner.scanned - 1
+        scanner.scanned = 0
+        scanner.phase = .start
+        while buffer.count - start >= 2 && buffer[start] == 0x0D && buffer[start + 1] == 0x0A {
+            start += 2
+        }
+    }
+
+    private mutating func parseHead() -> Step {
+        skipEmptyLines()
+        if start == buffer.count { return .needMore }
+        var scanner = self.scanner
+        let result = buffer.withUnsafeBufferPointer { buf in
+            scanner.scan(buf, from: start, maxHeaderBytes: limits.maxHeaderBytes)
+        }
+        self.scanner = scanner
+        switch result {
+        case .needMore:
+            return .needMore
+        case .error(let error):
+            return .event(fail(error))
+        case .complete(let length):
+            let head = buffer.withUnsafeBufferPointer { buf in
+                scanner.buildHead(buf, from: start, limits: limits)
+            }
+            start += length
+            self.scanner = RequestHeadScanner(reusing: scanner)
+            switch head {
+            case .failure(let error):
+                return .event(fail(error))
+            case .success(let parsed):
+                return beginBody(of: parsed)
+            }
+        }
+    }
+
+    /// A complete head: the request itself when it has no body, else the body's state.
+    private mutating func beginBody(of parsed: RequestHeadScanner.ParsedHead) -> Step {
+        switch parsed.framing {
+        case .none:
+            return .event(.request(parsed.request))
+        case .contentLength(let length):
+            pendingRequest = parsed.request
+            pendingBody = []
+            pendingBody.reserveCapacity(length)
+            state = .body(remaining: length)
+        case .chunked:
+            pendingRequest = parsed.request
+            pendingBody = []
+            state = .chunkSize
+        }
+        return parsed.expectContinue ? .event(.expectContinue) : .proceed
+    }
+
+    private mutating func readBody(remaining: Int) -> Step {
+        let count = min(remaining, buffer.count - start)
+        if count == 0 { return .needMore }
+        pendingBody.append(contentsOf: buffer[start..<start + count])
+        start += count
+        if count == remaining { return .event(finishRequest()) }
+        state = .body(remaining: remaining - count)
+        return .needMore
+    }
+
+    private mutating func parseChunkSize() -> Step {
+        switch findLine(maxLength: Self.maxChunkLineBytes) {
+        case .needMore: return .needMore
+        case .tooLong: return .event(fail(.badRequest("chunk size line too long")))
+        case .bareCR: return .event(fail(.badRequest("bare CR in chunk size line")))
+        case .bareLF: return .event(fail(.badRequest("bare LF in chunk size line")))
+        case .line(let lineEnd, let next):
+            let size = buffer.withUnsafeBufferPointer { buf in
+                Self.parseChunkSize(buf, from: start, to: lineEnd)
+            }
+            start = next
+            guard let size else { return .event(fail(.badRequest("invalid chunk size"))) }
+            if size == 0 {
+                trailerBytes = 0
+                state = .trailers
+            } else {
+                guard size <= limits.maxBodyBytes - pendingBody.count else {
+                    return .event(fail(HTTPParseError(status: 413, message: "request body too large")))
+                }
+                state = .chunkData(remaining: size)
+            }
+            return .proceed
+        }
+    }
+
+    private mutating func readChunkData(remaining: Int) -> Step {
+        let count = min(remaining, buffer.count - start)
+        if count == 0 { return .needMore }
+        pendingBody.append(contentsOf: buffer[start..<start + count])
+        start += count
+        if count < remaining {
+            state = .chunkData(remaining: remaining - count)
+            return .needMore
+        }
+        state = .chunkDataEnd
+        return .proceed
+    }
+
+    private mutating func parseChunkDataEnd() -> Step {
+        let available = buffer.count - start
+        if available >= 1 && buffer[start] != 0x0D || available >= 2 && buffer[start + 1] != 0x0A {
+            return .event(fail(.badRequest("missing CRLF after chunk data")))
+        }
+        if available < 2 { return .needMore }
+        start += 2
+        state = .chunkSize
+        return .proceed
+    }
+
+    private mutating func parseTrailerLine() -> Step {
+        let budget = limits.maxHeaderBytes - trailerBytes
+        switch findLine(maxLength: budget) {
+        case .needMore: return .needMore
+        case .tooLong: return .event(fail(HTTPParseError(status: 431, message: "trailer section too large")))
+        case .bareCR: return .event(fail(.badRequest("bare CR in trailer section")))
+        case .bareLF: return .event(fail(.badRequest("bare LF in trailer section")))
+        case .line(let lineEnd, let next):
+            let isEmpty = lineEnd == start
+            if !isEmpty, buffer[start] == 0x20 || buffer[start] == 0x09 {
+                return .event(fail(.badRequest("obsolete line folding in trailer section")))
+            }
+            trailerBytes += next - start
+            start = next
+            return isEmpty ? .event(finishRequest()) : .proceed
         }
     }
 
