@@ -24,8 +24,9 @@ run: release
 
 ## Every test: unit, Go serf interop, integration (the real binary over libcurl), the spec, the
 ## container image on a real Docker engine (test-docker: fails, naming why, when none can start),
-## two instances sharded by snapshot name behind nginx (test-sharding).
-test: deps interop spec test-container test-docker test-fuzz test-schemathesis test-sharding
+## two instances sharded by snapshot name behind nginx (test-sharding), three stock serf agents
+## recording through `snapshotd forward` (test-live-serf).
+test: deps interop spec test-container test-docker test-fuzz test-schemathesis test-sharding test-live-serf
 	$(SWIFT) build --build-tests
 	rm -f $(CONTRACT_LOG)
 	SNAPSHOTD_CONTRACT_LOG=$(CURDIR)/$(CONTRACT_LOG) $(SWIFT) test
@@ -94,3 +95,12 @@ test-schemathesis: deps
 test-sharding: deps
 	$(SWIFT) build --product snapshotd
 	SNAPSHOTD="$$($(SWIFT) build --show-bin-path)/snapshotd" bash Tests/Sharding/nginx-sharding.sh
+
+## Stock serf agents as clients (Tests/LiveSerf/serf-agents.sh): three Debian `serf agent`s on
+## 127.0.0.N:7946 with `-event-handler "snapshotd forward --url …"` (serf installed when missing):
+## joins, a user event, a query, a crash seen as failed, and a restart on an empty disk from the
+## v1 export that rejoins without -join.
+.PHONY: test-live-serf
+test-live-serf: deps
+	$(SWIFT) build --product snapshotd
+	SNAPSHOTD="$$($(SWIFT) build --show-bin-path)/snapshotd" bash Tests/LiveSerf/serf-agents.sh
