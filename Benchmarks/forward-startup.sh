@@ -29,7 +29,9 @@ export SERF_SELF_NAME=bench SERF_USER_EVENT=deploy SERF_USER_LTIME=1
 # ms COMMAND...: the mean elapsed ms and CPU ms of RUNS runs of COMMAND, each through `sh -c 'exec …'` with
 # the member lines on its stdin (perf stat -r would hand every run after the first an empty one).
 ms() {
+    # shellcheck disable=SC2016
     sh -c 'exec "$@" <"$0"' "$TMP/join" "$@" >/dev/null || { echo "failed: $*" >&2; exit 1; }
+    # shellcheck disable=SC2016 # $@ and $0 are the inner sh's
     perf stat -r "$RUNS" sh -c 'exec "$@" <"$0"' "$TMP/join" "$@" 2>"$TMP/perf" >/dev/null || { cat "$TMP/perf" >&2; exit 1; }
     awk '/task-clock/ { cpu = $1 } /seconds time elapsed/ { printf "%.2f %.2f", $1 * 1000, cpu }' "$TMP/perf"
 }
