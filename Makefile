@@ -25,8 +25,9 @@ run: release
 ## Every test: unit, Go serf interop, integration (the real binary over libcurl), the spec, the
 ## container image on a real Docker engine (test-docker: fails, naming why, when none can start),
 ## two instances sharded by snapshot name behind nginx (test-sharding), the Go client against a
-## live Serf cluster (test-goclient).
-test: deps interop spec test-container test-docker test-fuzz test-schemathesis test-sharding test-goclient
+## live Serf cluster (test-goclient), three stock serf agents recording through `snapshotd
+## forward` (test-live-serf).
+test: deps interop spec test-container test-docker test-fuzz test-schemathesis test-sharding test-goclient test-live-serf
 	$(SWIFT) build --build-tests
 	rm -f $(CONTRACT_LOG)
 	SNAPSHOTD_CONTRACT_LOG=$(CURDIR)/$(CONTRACT_LOG) $(SWIFT) test
@@ -103,3 +104,12 @@ test-sharding: deps
 test-goclient: deps
 	$(SWIFT) build --product snapshotd
 	SNAPSHOTD="$$($(SWIFT) build --show-bin-path)/snapshotd" sh clients/go/test.sh
+
+## Stock serf agents as clients (Tests/LiveSerf/serf-agents.sh): three Debian `serf agent`s on
+## 127.0.0.N:7946 with `-event-handler "snapshotd forward --url …"` (serf installed when missing):
+## joins, a user event, a query, a crash seen as failed, and a restart on an empty disk from the
+## v1 export that rejoins without -join.
+.PHONY: test-live-serf
+test-live-serf: deps
+	$(SWIFT) build --product snapshotd
+	SNAPSHOTD="$$($(SWIFT) build --show-bin-path)/snapshotd" bash Tests/LiveSerf/serf-agents.sh

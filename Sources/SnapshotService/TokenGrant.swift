@@ -16,6 +16,10 @@ public struct TokenGrant: Sendable, Equatable, CustomStringConvertible, CustomDe
         self.line = line
     }
 
+    /// The `Authorization` value a client presents the token with (`snapshotd forward`). Never
+    /// in a description: print `description` instead.
+    public var authorizationValue: String { "Bearer " + String(decoding: token, as: UTF8.self) }
+
     /// Whether the token may use the snapshot `name`.
     public func covers(_ name: SnapshotName) -> Bool {
         patterns.contains { $0.matches(name) }
