@@ -109,25 +109,8 @@ final class CheckpointRound: Sendable {
         outcome.withLock { $0 = (sizes, catalogFailure, true) }
     }
 
-    /// `bytes` as the whole of `path`: a temporary file beside it, synced, renamed over it,
-    /// the directory synced.
+    /// `bytes` as the whole of `path`: `SnapshotFileWriter.replace`'s steps for bytes already made.
     static func replace(_ path: String, with bytes: [UInt8], io: any FileIO) throws(FileIOError) {
-        let temporary = path + ".checkpoint"
-        let fd = try io.open(temporary, create: true, truncate: true)
-        do throws(FileIOError) {
-            defer { io.close(fd) }
-            try io.writeAll(fd, bytes, path: temporary)
-            try io.sync(fd, path: temporary)
-        } catch {
-            try? io.remove(temporary)
-            throw error
-        }
-        do throws(FileIOError) {
-            try io.rename(temporary, path)
-        } catch {
-            try? io.remove(temporary)
-            throw error
-        }
-        try io.syncDirectory(SnapshotWriter.directory(of: path))
+        try SnapshotFileWriter.replace(path, withBytes: bytes, io: io, temporaryPath: path + ".checkpoint")
     }
 }

@@ -308,6 +308,28 @@ final class SnapshotWriter: @unchecked Sendable {
         var created: [UInt32] = []
     }
 
+    /// Keeps `slot` as it is in `point`, once a unit (fsync mode only: `point.slots` is nil otherwise).
+    private func save(_ slot: SnapshotSlot, in point: inout UndoPoint) {
+        guard point.slots != nil, slot.undoEpoch != batchEpoch else { return }
+        slot.undoEpoch = batchEpoch
+        point.slots?.append(.init(slot: slot, state: slot.state, clock: slot.clock,
+                                  dirtySince: slot.dirtySince, bytesSinceCheckpoint: slot.bytesSinceCheckpoint))
+    }
+
+    /// Writes and syncs what the unit since `point` encoded; when that fails, undoes the unit and
+    /// returns the error (recorded).
+    private func syncUnit(undoing point: UndoPoint) -> SnapshotError? {
+        do {
+            try writePending(sync: true)
+            return nil
+        } catch {
+            undo(point)
+            let failure = SnapshotError.writeFailed(error.description)
+            record(failure)
+            return failure
+        }
+    }
+
     private func undoPoint(keepingState: Bool) -> UndoPoint {
         batchEpoch += 1
         return UndoPoint(pending: pending.count, records: pendingRecords, slots: keepingState ? [] : nil,
@@ -370,11 +392,7 @@ final class SnapshotWriter: @unchecked Sendable {
                 for submission in batch[index..<end] { refused.append((submission, .leaving)) }
                 continue
             }
-            if before.slots != nil && slot.undoEpoch != batchEpoch {
-                slot.undoEpoch = batchEpoch
-                before.slots?.append(.init(slot: slot, state: slot.state, clock: slot.clock,
-                                           dirtySince: slot.dirtySince, bytesSinceCheckpoint: slot.bytesSinceCheckpoint))
-            }
+            save(slot, in: &before)
             // The state, clock and buffer are moved into locals for the loop: plain value
             // mutation, instead of an exclusivity check on the writer's properties per record.
             var runState = slot.state, runClock = slot.clock, bytes = pending, records = 0
@@ -523,21 +541,15 @@ final class SnapshotWriter: @unchecked Sendable {
             completion(.success(Acknowledgement(accepted: 0, durable: true)))
             return
         }
-        before.slots?.append(.init(slot: slot, state: slot.state, clock: slot.clock,
-                                   dirtySince: slot.dirtySince, bytesSinceCheckpoint: slot.bytesSinceCheckpoint))
+        save(slot, in: &before)
         let aliveBefore = slot.aliveAtLeave
         slot.aliveAtLeave = slot.state.aliveNodes
         slot.state.leaving = true
         if !slot.handle.options.rejoinAfterLeave { slot.state.aliveNodes = [:] }
         encode(.leave, for: slot)
-        do {
-            try writePending(sync: true)
-        } catch {
-            undo(before)
+        if let failure = syncUnit(undoing: before) {
             slot.aliveAtLeave = aliveBefore
             queue.clearLeaving(id)
-            let failure = SnapshotError.writeFailed(error.description)
-            record(failure)
             completion(.failure(failure))
             return
         }
@@ -580,12 +592,7 @@ final class SnapshotWriter: @unchecked Sendable {
             completion(.failure(missing(id)))
             return
         }
-        do {
-            try writePending(sync: true)
-        } catch {
-            undo(before)
-            let failure = SnapshotError.writeFailed(error.description)
-            record(failure)
+        if let failure = syncUnit(undoing: before) {
             completion(.failure(failure))
             return
         }
@@ -648,8 +655,7 @@ final class SnapshotWriter: @unchecked Sendable {
             completion(.failure(.unknownSnapshot("#\(id)")))
             return
         }
-        before.slots?.append(.init(slot: slot, state: slot.state, clock: slot.clock,
-                                   dirtySince: slot.dirtySince, bytesSinceCheckpoint: slot.bytesSinceCheckpoint))
+        save(slot, in: &before)
         let aliveBefore = slot.aliveAtLeave, wasLeaving = slot.state.leaving
         let start = pending.count
         LogFormat.encode(CatalogRecord.reset(id: id), into: &pending)
@@ -661,14 +667,9 @@ final class SnapshotWriter: @unchecked Sendable {
         var clock = LamportClock()
         clock.witness(imported.lastClock)
         slot.clock = clock
-        do {
-            try writePending(sync: true)
-        } catch {
-            undo(before)
+        if let failure = syncUnit(undoing: before) {
             slot.aliveAtLeave = aliveBefore
             queue.setLeaving(id, wasLeaving)
-            let failure = SnapshotError.writeFailed(error.description)
-            record(failure)
             completion(.failure(failure))
             return
         }

@@ -54,6 +54,27 @@ public enum SnapshotFileWriter {
         while temporaryPath == nil && io.exists(temporary) { temporary += "x" }
         let (fd, size) = try write(state, format: format, to: temporary, io: io, logPosition: logPosition)
         io.close(fd)
+        try install(temporary, as: path, io: io)
+        return size
+    }
+
+    /// `bytes` as the whole of `path`, crash-safely as `replace(_:with:format:)`: written to
+    /// `temporaryPath`, synced, renamed over `path`, the directory synced.
+    static func replace(_ path: String, withBytes bytes: [UInt8], io: any FileIO, temporaryPath: String) throws(FileIOError) {
+        let fd = try io.open(temporaryPath, create: true, truncate: true)
+        do throws(FileIOError) {
+            defer { io.close(fd) }
+            try io.writeAll(fd, bytes, path: temporaryPath)
+            try io.sync(fd, path: temporaryPath)
+        } catch {
+            try? io.remove(temporaryPath)
+            throw error
+        }
+        try install(temporaryPath, as: path, io: io)
+    }
+
+    /// Renames a synced temporary file over `path` (removed when that fails), then syncs the directory.
+    private static func install(_ temporary: String, as path: String, io: any FileIO) throws(FileIOError) {
         do throws(FileIOError) {
             try io.rename(temporary, path)
         } catch {
@@ -61,6 +82,5 @@ public enum SnapshotFileWriter {
             throw error
         }
         try io.syncDirectory(SnapshotWriter.directory(of: path))
-        return size
     }
 }
