@@ -88,7 +88,12 @@ struct StoreRecovery {
         var orphans = 0
         var lastID: UInt32?, lastIndex = -1
         let reader = LogReader(directory: layout.logDirectory, io: io, preservesDamage: repairs)
-        let visit: (UInt64, UInt32, RecordView) -> Void = { at, id, record in
+        // The closures are passed straight to `read` (non-escaping): their captured state stays
+        // on the stack, not in boxes checked on every record (measured: a stored closure made
+        // recovery of 1M records about twice as slow).
+        var logReport = LogReport()
+        if io.exists(layout.logDirectory) || repairs {
+            logReport = try reader.read({ at, id, record in
             if id != lastID {
                 lastID = id
                 lastIndex = index[id] ?? -1
@@ -102,8 +107,7 @@ struct StoreRecovery {
             }
             snapshots[lastIndex].builder?.record(record, offset: Int64(at))
             snapshots[lastIndex].replayed += 1
-        }
-        let visitCatalog: (UInt64, CatalogRecord) -> Void = { at, change in
+        }, catalog: { at, change in
             if case .reset(let id) = change {
                 // Everything of the snapshot before it is replaced: the state starts again.
                 if let i = index[id], at >= snapshots[i].filePosition {
@@ -136,8 +140,8 @@ struct StoreRecovery {
                 }
             }
             lastID = nil  // the index changed
+        })
         }
-        var logReport = io.exists(layout.logDirectory) || repairs ? try reader.read(visit, catalog: visitCatalog) : LogReport()
         if let failure { throw failure }
         for snapshot in snapshots { covered = max(covered, snapshot.filePosition) }
         logReport.replayed = snapshots.reduce(0) { $0 + $1.replayed }

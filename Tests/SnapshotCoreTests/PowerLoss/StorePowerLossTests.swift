@@ -51,8 +51,10 @@ import TestSupport
         let layer: PowerLossDriver.Layer = { DroppedStoreSync(base: $0, dropping: sync) }
         let (total, history) = Self.calls(workload, between: layer)
         #expect(history.unexpected.isEmpty, "\(history.unexpected)")
-        // Every other point (the sound sweep above takes every one).
-        let points = Array(stride(from: 1, through: total + 1, by: 2))
+        // Every point: a dropped named-checkpoint sync loses something at only a few of them
+        // (1-3 of every other one), and the rounds the workload lets start on their own can shift
+        // a call or two between runs, so a sample could miss them all.
+        let points = Array(1...(total + 1))
         let broken = Self.sweep(workload, points: points, images: 4, between: layer)
         #expect(!broken.isEmpty, "\(sync) dropped: no crash point lost anything")
         print("store power loss: \(sync) dropped: \(broken.count) of \(points.count) crash points fail, e.g. "
