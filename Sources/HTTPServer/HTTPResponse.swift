@@ -16,10 +16,14 @@ public struct HTTPResponse: Sendable {
 
     /// A response with `Content-Type: application/json` and the given body.
     public static func json(status: Int, _ body: [UInt8], headers: [(String, String)] = []) -> HTTPResponse {
+        guard !headers.isEmpty else { return HTTPResponse(status: status, headers: jsonHeaders, body: body) }
         var all = headers
-        all.append(("Content-Type", "application/json"))
+        all.append(jsonHeaders[0])
         return HTTPResponse(status: status, headers: all, body: body)
     }
+
+    /// One array every JSON response without other headers shares (none allocated per response).
+    private static let jsonHeaders = [("Content-Type", "application/json")]
 
     /// A JSON error response: `{"error":"<message>"}` with the message JSON-escaped.
     public static func error(status: Int, _ message: String, headers: [(String, String)] = []) -> HTTPResponse {

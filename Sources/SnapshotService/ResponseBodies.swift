@@ -90,11 +90,28 @@ enum ResponseBodies {
 
     /// `{"accepted":N,"durable":B}`: formatted by hand, once per ingest request.
     static func acknowledgement(_ ack: Acknowledgement) -> [UInt8] {
+        if ack.accepted >= 0 && ack.accepted < commonAcknowledgements {
+            return (ack.durable ? durableAcknowledgements : bufferedAcknowledgements)[ack.accepted]
+        }
+        return formatAcknowledgement(accepted: ack.accepted, durable: ack.durable)
+    }
+
+    /// Bodies for the counts most requests acknowledge, made once and shared (no allocation
+    /// per request).
+    private static let commonAcknowledgements = 64
+    private static let durableAcknowledgements = (0..<commonAcknowledgements).map {
+        formatAcknowledgement(accepted: $0, durable: true)
+    }
+    private static let bufferedAcknowledgements = (0..<commonAcknowledgements).map {
+        formatAcknowledgement(accepted: $0, durable: false)
+    }
+
+    private static func formatAcknowledgement(accepted: Int, durable: Bool) -> [UInt8] {
         var body: [UInt8] = []
         body.reserveCapacity(48)
         body.append(contentsOf: #"{"accepted":"#.utf8)
-        body.append(contentsOf: String(ack.accepted).utf8)  // a small String: no allocation
-        body.append(contentsOf: (ack.durable ? #","durable":true}"# : #","durable":false}"#).utf8)
+        body.append(contentsOf: String(accepted).utf8)  // a small String: no allocation
+        body.append(contentsOf: (durable ? #","durable":true}"# : #","durable":false}"#).utf8)
         return body
     }
 }

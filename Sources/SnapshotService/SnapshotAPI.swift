@@ -26,6 +26,7 @@ public final class SnapshotAPI: Sendable {
     /// Where refused credentials (401, at info) and accept failures (rate-limited) are logged.
     public let logger: Logger
     private let acceptFailures = RateLimitedCounter(interval: 1.0)
+    private let decoders = EventDecoderPool()
 
     public init(metrics: ServiceMetrics, configuration: ServiceConfiguration = .init(),
                 logger: Logger = Logger(label: "snapshotd")) {
@@ -136,7 +137,7 @@ public final class SnapshotAPI: Sendable {
         }
         let events: [SnapshotEvent]
         do {
-            events = try EventDecoder().decode(request.body, format: format)
+            events = try decoders.decode(request.body, format: format)
         } catch {
             metrics.refused(count: 1, reason: .invalidEvent(index: error.eventIndex ?? 0, reason: error.reason))
             responder.respond(.error(status: 400, error.description))

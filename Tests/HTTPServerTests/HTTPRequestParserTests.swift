@@ -127,6 +127,37 @@ func expectSplitInvariant(_ bytes: [UInt8], limits: HTTPParserLimits = HTTPParse
                                       headers: ["Host: h", "Content-Length: 0"], body: []))
     }
 
+    /// One parser reuses its field storage from head to head, and shares the text of common
+    /// long header values: each request must still get exactly its own fields, as sent.
+    @Test func headsOfDifferentSizesOnOneParserKeepTheirOwnFields() {
+        let heads: [[String]] = [
+            ["Host: h", "Content-Type: application/json", "A: 1", "B: 2", "C: 3", "D: 4"],
+            ["Host: h"],
+            ["Host: h", "Content-Type: application/jsoN", "X-Long: application/x-ndjsoX", "Content-Encoding: identity"],
+            ["Host: h", "content-type: Application/JSON", "User-Agent: Go-http-client/1.1",
+             "Transfer-Encoding: chunked", "E: 5", "F: 6", "G: 7", "H: 8", "I: 9"],
+            ["Host: h", "X: application/x-ndjson", "Y: application/ndjson"],
+        ]
+        var text = ""
+        for (index, fields) in heads.enumerated() {
+            let body = fields.contains("Transfer-Encoding: chunked") ? "0\r\n\r\n" : ""
+            text += "POST /\(index) HTTP/1.1\r\n" + fields.map { $0 + "\r\n" }.joined() + "\r\n" + body
+        }
+        var parser = HTTPRequestParser(limits: HTTPParserLimits())
+        for round in 0..<3 {
+            parser.append(Array(text.utf8))
+            let events = drain(&parser)
+            #expect(events.count == heads.count, "round \(round)")
+            for (event, fields) in zip(events, heads) {
+                guard case .request(_, _, _, _, _, let headers, _) = event else {
+                    Issue.record("round \(round): \(event)")
+                    continue
+                }
+                #expect(headers == fields, "round \(round)")
+            }
+        }
+    }
+
     @Test func splitAtEveryByteBoundary() {
         let text = "\r\nPOST /events?a=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\nX-Value:  padded \t\r\n\r\nhello world"
             + "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"

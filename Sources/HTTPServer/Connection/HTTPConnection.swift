@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -11,8 +12,8 @@ import Darwin
 /// Concurrency: every mutable property is touched only on `queue`, a serial queue that the
 /// connection shares with others (see `HTTPListener`): the Dispatch sources' handlers run
 /// there, handlers are called there, and the outside world reaches the connection only
-/// through `queue.async` (`start`, `deliverLater`, `beginGracefulStop`). Hence the
-/// `@unchecked Sendable`.
+/// through `queue.async` (`start`, `beginGracefulStop`) or the inbox (`deliverLater`). Hence
+/// the `@unchecked Sendable`.
 final class HTTPConnection: @unchecked Sendable {
     let fd: Int32
     /// The peer's numeric address and port (`HTTPRequest.remoteAddress`).
@@ -37,6 +38,15 @@ final class HTTPConnection: @unchecked Sendable {
     private var liveIOSources = 0
     private var closed = false
 
+    /// Responses given on other threads (`deliverLater`), waiting for `queue`. A user-data
+    /// source, not a `queue.async` per response: signalling it allocates nothing (an async
+    /// cost three allocations: its closure, block and continuation), and responses that
+    /// arrive together are taken in one turn and written with one send.
+    private let inbox: Mutex<[(HTTPResponse, UInt64)]>
+    private let responsesArrived: any DispatchSourceUserDataAdd
+    /// The inbox's contents while they are fed to the state (swapped with it: no allocation).
+    private var arrived: [(HTTPResponse, UInt64)] = []
+
     init(
         fd: Int32,
         remoteAddress: String,
@@ -58,6 +68,11 @@ final class HTTPConnection: @unchecked Sendable {
                                          rejected: rejected)
         self.readBufferOwner = readBuffer
         self.readBuffer = readBuffer.bytes
+        var inbox: [(HTTPResponse, UInt64)] = []
+        inbox.reserveCapacity(4)
+        self.inbox = Mutex(inbox)
+        arrived.reserveCapacity(4)
+        responsesArrived = DispatchSource.makeUserDataAddSource(queue: queue)
     }
 
     // MARK: - Entry points (each called on `queue`)
@@ -76,12 +91,16 @@ final class HTTPConnection: @unchecked Sendable {
         self.timer = timer
         timer.activate()
 
+        responsesArrived.setEventHandler { [self] in takeArrivedResponses() }
+        responsesArrived.activate()
+
         run(.start)
     }
 
     /// Called by a responder from any thread.
     func deliverLater(_ response: HTTPResponse, slot: UInt64) {
-        queue.async { [self] in run(.responseReady(response, slot: slot)) }
+        inbox.withLock { $0.append((response, slot)) }
+        responsesArrived.add(data: 1)
     }
 
     /// Graceful stop: serve what was started, then close; close right away when idle.
@@ -92,10 +111,25 @@ final class HTTPConnection: @unchecked Sendable {
 
     // MARK: - Performing the state's actions
 
+    /// Feeds the responses that arrived, then takes one turn for all of them.
+    private func takeArrivedResponses() {
+        inbox.withLock { swap(&$0, &arrived) }
+        defer { arrived.removeAll(keepingCapacity: true) }
+        guard !closed else { return }
+        for (response, slot) in arrived {
+            state.handle(.responseReady(response, slot: slot))
+        }
+        performActions()
+    }
+
     /// Feeds one input, then does what the state asks until its turn is over.
     private func run(_ input: HTTPConnectionInput) {
         guard !closed else { return }
         state.handle(input)
+        performActions()
+    }
+
+    private func performActions() {
         while let action = state.nextAction() {
             switch action {
             case .read: performRead()
@@ -221,6 +255,8 @@ final class HTTPConnection: @unchecked Sendable {
         closed = true
         timer?.cancel()
         timer = nil
+        responsesArrived.cancel()
+        inbox.withLock { $0.removeAll() }
         if let source = readSource {
             source.cancel()
             if readSuspended {

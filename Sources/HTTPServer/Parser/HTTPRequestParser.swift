@@ -127,13 +127,16 @@ public struct HTTPRequestParser: Sendable {
     private mutating func parseHead() -> Step {
         skipEmptyLines()
         if start == buffer.count { return .needMore }
-        var scanner = self.scanner
+        // Moved out, not copied, for the scan: a copy would share the field array's storage,
+        // and the scan's first append would then copy it (an allocation per request).
+        var scanner = RequestHeadScanner()
+        swap(&scanner, &self.scanner)
         let result = buffer.withUnsafeBufferPointer { buf in
             scanner.scan(buf, from: start, maxHeaderBytes: limits.maxHeaderBytes)
         }
-        self.scanner = scanner
         switch result {
         case .needMore:
+            self.scanner = scanner
             return .needMore
         case .error(let error):
             return .event(fail(error))
@@ -142,7 +145,8 @@ public struct HTTPRequestParser: Sendable {
                 scanner.buildHead(buf, from: start, limits: limits)
             }
             start += length
-            self.scanner = RequestHeadScanner(reusing: scanner)
+            scanner.reset()
+            self.scanner = scanner
             switch head {
             case .failure(let error):
                 return .event(fail(error))

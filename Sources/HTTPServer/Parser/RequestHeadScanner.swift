@@ -42,10 +42,13 @@ struct RequestHeadScanner: Sendable {
 
     init() {}
 
-    /// A fresh scanner that keeps the field array's storage.
-    init(reusing old: RequestHeadScanner) {
-        fields = old.fields
+    /// Ready for the next head, keeping the field array's storage.
+    mutating func reset() {
+        var fields = self.fields
+        self.fields = []
         fields.removeAll(keepingCapacity: true)
+        self = RequestHeadScanner()
+        self.fields = fields
     }
 
     mutating func scan(_ buf: UnsafeBufferPointer<UInt8>, from headStart: Int, maxHeaderBytes: Int) -> ScanResult {
@@ -231,10 +234,7 @@ struct RequestHeadScanner: Sendable {
             default:
                 break
             }
-            headers.add(
-                name: String(decoding: name, as: UTF8.self),
-                value: String(decoding: value, as: UTF8.self)
-            )
+            headers.add(name: CommonFieldText.string(name), value: CommonFieldText.string(value))
         }
 
         if minor == 1 && hostCount == 0 {

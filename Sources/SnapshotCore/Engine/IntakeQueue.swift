@@ -208,6 +208,15 @@ final class IntakeQueue: @unchecked Sendable {
     /// `idleWhenClosing`: the writer still waits for a checkpoint, so it sleeps even when closing.
     func take(until deadline: Date, idleWhenClosing: Bool) -> TakenWork {
         var work = TakenWork()
+        work.closing = take(until: deadline, idleWhenClosing: idleWhenClosing, into: &work.items)
+        return work
+    }
+
+    /// `take(until:idleWhenClosing:)` into `taken`, which must be empty: its storage becomes
+    /// the queue's, so a writer that hands back the deque it emptied makes no allocation here.
+    /// Returns whether the queue is closing and empty.
+    func take(until deadline: Date, idleWhenClosing: Bool, into taken: inout Deque<WorkItem>) -> Bool {
+        precondition(taken.isEmpty, "take(into:) needs an empty deque")
         condition.lock()
         // Buffered mode lets events gather up to `wakeDepth` (or the deadline, the writer's
         // flush timer): taking each as it comes keeps the writer on the lock submitters use.
@@ -222,14 +231,14 @@ final class IntakeQueue: @unchecked Sendable {
         spaceWanted = false
         // Swapped out, not copied: the lock is held for O(1), not for a retain per item
         // while submitters wait on it (measured: 6x the context switches with a copy).
-        swap(&work.items, &items)
+        swap(&taken, &items)
         depth = 0
         if !depths.isEmpty { depths.removeAll(keepingCapacity: true) }
         let admittedNow = admitParkedThatFit()
-        work.closing = closing && items.isEmpty && parkedTotal == 0
+        let closingNow = closing && items.isEmpty && parkedTotal == 0
         condition.unlock()
         for (submission, original) in admittedNow { answerOnAdmission(submission, original: original) }
-        return work
+        return closingNow
     }
 
     // MARK: - Private (condition held unless said otherwise)

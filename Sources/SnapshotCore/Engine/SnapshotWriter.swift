@@ -46,6 +46,13 @@ final class SnapshotWriter: @unchecked Sendable {
     private var pendingRemovals: [SnapshotSlot] = []
     private var lastError: String?
     private var batchEpoch = 0
+    /// Buffers a batch reuses (emptied, their capacity kept), so that a commit allocates
+    /// nothing for its bookkeeping: the submissions taken, those applied, the snapshots
+    /// touched, the states kept for an undo.
+    private var batchBuffer: [Submission] = []
+    private var appliedBuffer: [Submission] = []
+    private var touchedBuffer: [SnapshotSlot] = []
+    private var undoBuffer: [UndoPoint.Slot] = []
     /// Snapshots whose create record a failed write undid (their names were freed): what was
     /// queued for them is refused as not written, rather than as unknown.
     private var uncreated: [UInt32: SnapshotName] = [:]
@@ -119,13 +126,15 @@ final class SnapshotWriter: @unchecked Sendable {
     private func run() {
         let interval = UInt64(configuration.flushInterval * 1e9)
         var nextTick = DispatchTime.now().uptimeNanoseconds + interval
+        var items = Deque<WorkItem>()
         while true {
             let wake = !durable && !pending.isEmpty
                 ? min(nextTick, lastFlush.uptimeNanoseconds + interval) : nextTick
             let now = DispatchTime.now().uptimeNanoseconds
             let waitSeconds = wake > now ? Double(wake - now) / 1e9 : 0
-            let work = queue.take(until: Date(timeIntervalSinceNow: waitSeconds), idleWhenClosing: round != nil)
-            process(work.items)
+            let closing = queue.take(until: Date(timeIntervalSinceNow: waitSeconds), idleWhenClosing: round != nil, into: &items)
+            process(items)
+            items.removeAll(keepingCapacity: true)
             if let round, round.isDone { finishRound(round) }
             let after = DispatchTime.now().uptimeNanoseconds
             if after >= nextTick {
@@ -139,8 +148,8 @@ final class SnapshotWriter: @unchecked Sendable {
             } else if durable && !pending.isEmpty {
                 _ = commit([])
             }
-            if !work.closing { maybeCheckpoint() }
-            if work.closing && round == nil {
+            if !closing { maybeCheckpoint() }
+            if closing && round == nil {
                 finishClose()
                 return
             }
@@ -148,13 +157,12 @@ final class SnapshotWriter: @unchecked Sendable {
     }
 
     private func process(_ items: Deque<WorkItem>) {
-        var batch: [Submission] = []
         for item in items {
             if case .events(let submission) = item {
-                batch.append(submission)
+                batchBuffer.append(submission)
                 continue
             }
-            if !batch.isEmpty { commitFairly(batch); batch.removeAll() }
+            commitBatch()
             switch item {
             case .events: break
             case .leave(let id, let completion): leave(id, completion)
@@ -178,7 +186,14 @@ final class SnapshotWriter: @unchecked Sendable {
             case .replace(let id, let state, let replacing, let completion): replace(id, with: state, replacing: replacing, completion)
             }
         }
-        if !batch.isEmpty { commitFairly(batch) }
+        commitBatch()
+    }
+
+    /// Commits the submissions gathered in `batchBuffer`, if any, and empties it.
+    private func commitBatch() {
+        guard !batchBuffer.isEmpty else { return }
+        commitFairly(batchBuffer)
+        batchBuffer.removeAll(keepingCapacity: true)
     }
 
     /// Commits what submitters queued. All of one snapshot: one unit (one write, one sync). Of
@@ -332,8 +347,17 @@ final class SnapshotWriter: @unchecked Sendable {
 
     private func undoPoint(keepingState: Bool) -> UndoPoint {
         batchEpoch += 1
-        return UndoPoint(pending: pending.count, records: pendingRecords, slots: keepingState ? [] : nil,
+        return UndoPoint(pending: pending.count, records: pendingRecords,
+                         slots: keepingState ? Self.takeBuffer(&undoBuffer) : nil,
                          catalog: nil, catalogDirtySince: catalogDirtySince)
+    }
+
+    /// A reusable buffer's storage, moved out (the property is left empty, which allocates
+    /// nothing), so that appending to it does not copy.
+    private static func takeBuffer<Element>(_ buffer: inout [Element]) -> [Element] {
+        var taken: [Element] = []
+        swap(&taken, &buffer)
+        return taken
     }
 
     /// Nothing of the unit since `point` counts. What its write or failed sync left in the log
@@ -371,9 +395,21 @@ final class SnapshotWriter: @unchecked Sendable {
         // A state is kept for a rollback in fsync mode only: a copy shares the alive set's tree,
         // so the batch's first change to each node copies it (buffered mode never rolls back).
         var before = undoPoint(keepingState: durable)
-        var applied: [Submission] = []
+        var applied = Self.takeBuffer(&appliedBuffer)
         var refused: [(Submission, SnapshotError)] = []
-        var touchedSlots: [SnapshotSlot] = []
+        var touchedSlots = Self.takeBuffer(&touchedBuffer)
+        defer {
+            // Emptied in place (each is the only reference), then kept for the next batch.
+            applied.removeAll(keepingCapacity: true)
+            appliedBuffer = applied
+            touchedSlots.removeAll(keepingCapacity: true)
+            touchedBuffer = touchedSlots
+            if var slots = before.slots {
+                before.slots = nil
+                slots.removeAll(keepingCapacity: true)
+                undoBuffer = slots
+            }
+        }
         var index = 0
         while index < batch.count {
             // A run of submissions for one snapshot is applied in one go (a store of one
