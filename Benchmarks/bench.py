@@ -493,7 +493,19 @@ def cmd_report(args):
         hb = med(f"http.hummingbird.c{c}", rps)
         ratio_row(f"HTTP, one event per POST, fsync, wrk -c{c} vs nginx 1.22 `return 204`", ours, ng, 0.7, "≥ 0.7× nginx", "req/s")
         ratio_row(f"HTTP, one event per POST, fsync, wrk -c{c} vs Hummingbird 2 POST→204", ours, hb, 2.5, "≥ 2.5× Hummingbird", "req/s")
-        for name in ("ours", "nginx", "hummingbird"):
+        if f"http.redis.c{c}" in by_key:
+            ratio_row(f"HTTP, one event per POST, fsync, wrk -c{c} vs Redis {meta.get('redis', '7')} SET (appendfsync always, one key), redis-benchmark -c{c}",
+                      ours, med(f"http.redis.c{c}", lambda d: d.get("requests_per_second")), 1.0, "≥ 1× Redis", "req/s")
+            details.append((f"http.redis.c{c}", fmt(med(f"http.redis.c{c}", lambda d: d.get("requests_per_second")), "req/s"),
+                            runs(f"http.redis.c{c}", lambda d: d.get("requests_per_second"))))
+        if f"http.buffered.c{c}" in by_key:
+            ratio_row(f"HTTP, one event per POST, buffered (answered once queued), wrk -c{c} vs nginx `return 204`",
+                      med(f"http.buffered.c{c}", rps), ng, 0.7, "≥ 0.7× nginx" if c == 64 else "(reported)", "req/s")
+            if c != 64:
+                table[-1] = table[-1][:5] + ("-",)
+        for name in ("ours", "buffered", "nginx", "hummingbird"):
+            if f"http.{name}.c{c}" not in by_key:
+                continue
             key = f"http.{name}.c{c}"
             socket_errors = sum(d.get("read_errors", 0) + d.get("write_errors", 0) + d.get("timeouts", 0) for d in by_key.get(key, []))
             details.append((key, fmt(med(key, rps), "req/s"), runs(key, lambda d: d.get("requests_per_second"))
@@ -541,6 +553,21 @@ def cmd_report(args):
         a = by_key["multi.after"][-1]
         details.append(("multi: afterwards, etcd keys / Redis keys / GET of the last named snapshot / snapshotd_snapshots of the spread server", "",
                         f"{a.get('etcd_keys')} / {a.get('redis_keys')} / {a.get('last_name_status')} / {a.get('spread_snapshots')}"))
+    # Per-file fsync, the design the one log replaces, beside the spread rows (disk only).
+    for threads in (1, 4):
+        key = f"multi.perfile.t{threads}"
+        if key not in by_key:
+            continue
+        per_file = med(key, lambda d: d["per_file_events_per_second"])
+        one_log = med(key, lambda d: d["one_log_events_per_second"])
+        spread64 = med("multi.spread.c64", rps) if "multi.spread.c64" in by_key else None
+        table.append((f"per-file fsync (each snapshot its own file; a batch of 64 events over 64 of {names:,} files, "
+                      f"{threads} thread{'s' if threads > 1 else ''} of fdatasyncs; perfilesync, no HTTP) vs one log (the same batches, one append + one fdatasync)",
+                      fmt(per_file, "ev/s"), fmt(one_log, "ev/s"), fmt(per_file / one_log) + "×" if per_file and one_log else "n/a",
+                      "reported beside spread" + (f" ({fmt(spread64, 'req/s')} over HTTP, -c64)" if spread64 else ""), "-"))
+        details.append((f"{key} batch latency p50 / p99 / max, per file; one log", "",
+                        runs(key, lambda d: f"{d['per_file_batch_us']['p50'] / 1000:.2f}/{d['per_file_batch_us']['p99'] / 1000:.2f}/{d['per_file_batch_us']['max'] / 1000:.2f} ms; "
+                                            f"{d['one_log_batch_us']['p50'] / 1000:.3f}/{d['one_log_batch_us']['p99'] / 1000:.3f}/{d['one_log_batch_us']['max'] / 1000:.3f} ms")))
 
 
     section("fairness")
@@ -809,6 +836,10 @@ def cmd_report(args):
         alloc_parts.append(f"{key[6:]}: {fmt(v)}")
         details.append((key + " allocations/event", fmt(v), runs(key, lambda d: d.get("allocations_per_event"))))
     table.append(("heap allocations per event on the ingest path (malloc counting)", "; ".join(alloc_parts) or "not run", "-", "-", "measured", "reported" if alloc_parts else "n/a"))
+    single = med("alloc.http.single-event-posts", lambda d: d.get("allocations_per_event")) if "alloc.http.single-event-posts" in by_key else None
+    if single is not None:
+        table.append(("heap allocations per durable single-event POST (whole server, malloc counting)", fmt(single), "-", "-", "≤ 6",
+                      "yes" if single <= 6 else "NO"))
 
     ran = set(meta.get("sections", "").split())
     if ran:

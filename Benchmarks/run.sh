@@ -171,7 +171,8 @@ if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
     sh "$BENCH/install-deps.sh"
 fi
 TOOLS=(swift go wrk nginx cc python3 curl flock)
-want multi && TOOLS+=(etcd redis-server redis-cli redis-benchmark)
+want_any http multi && TOOLS+=(redis-server redis-cli redis-benchmark)
+want multi && TOOLS+=(etcd)
 for tool in "${TOOLS[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (Benchmarks/install-deps.sh installs the Debian ones)"
 done
@@ -214,6 +215,7 @@ CC=${CC:-cc}
 $CC -O2 -Wall -pthread -o "$WORK/bin/ratecli" "$BENCH/tools/ratecli.c"
 $CC -O2 -Wall -pthread -o "$WORK/bin/overloadcli" "$BENCH/tools/overloadcli.c"
 $CC -O2 -Wall -o "$WORK/bin/fsyncfloor" "$BENCH/tools/fsyncfloor.c"
+$CC -O2 -Wall -pthread -o "$WORK/bin/perfilesync" "$BENCH/tools/perfilesync.c"
 $CC -O2 -Wall -shared -fPIC -o "$WORK/bin/alloccount.so" "$BENCH/tools/alloccount.c"
 BUILD_SECONDS=$(($(date +%s) - TB))
 # The builds leave a few hundred MB of dirty pages: write them back now, not while fdatasync
@@ -470,29 +472,7 @@ if want checkpoint; then
     stop_server "$PID"
 fi
 
-# ------------------------------------------------------------------ HTTP, one event per POST
-if want http; then
-    log "HTTP one event per POST: snapshotd (fsync), nginx, Hummingbird; wrk -t$WRK_THREADS -c8/-c64 ${HTTP_SECONDS}s; $RUNS runs"
-    P_OURS=$(port); start_snapshotd http "$P_OURS"; PID_OURS=$SERVER_PID
-    P_NGINX=$(port); start_nginx "$P_NGINX"; PID_NGINX=$SERVER_PID
-    P_HB=$(port); start_hummingbird "$P_HB"; PID_HB=$SERVER_PID
-    for target in "ours $P_OURS" "nginx $P_NGINX" "hummingbird $P_HB"; do
-        set -- $target
-        BENCH_BODY="$ONE" wrk -t1 -c8 -d1s -s "$BENCH/wrk/post.lua" "http://127.0.0.1:$2/" >/dev/null 2>&1 || die "warm-up of $1 failed"
-    done
-    for run in $(seq "$RUNS"); do
-        for conns in 8 64; do
-            wrk_post "http.ours.c$conns" "$run" "$P_OURS" "$conns" "$HTTP_SECONDS" "$ONE" application/json
-            wrk_post "http.nginx.c$conns" "$run" "$P_NGINX" "$conns" "$HTTP_SECONDS" "$ONE" application/json
-            wrk_post "http.hummingbird.c$conns" "$run" "$P_HB" "$conns" "$HTTP_SECONDS" "$ONE" application/json
-        done
-    done
-    stop_server "$PID_NGINX"
-    stop_server "$PID_HB"
-    stop_server "$PID_OURS"
-fi
-
-# ------------------------------------------------------------------ many names: snapshotd, etcd, Redis
+# ------------------------------------------------------------------ peers with a disk: etcd, Redis (sections http and multi)
 # The peers run from their Debian binaries on ports and in temp dirs of their own (under $WORK/tmp:
 # the same disk as snapshotd's); cleanup (the EXIT trap) stops them and removes the dirs.
 start_etcd() {  # start_etcd PORT: sets SERVER_PID
@@ -546,15 +526,61 @@ wrk_multi() {
     grep -q "Socket errors: connect [1-9]" "$WORK/logs/wrk-$key-$run.txt" && die "wrk could not connect ($key); did the server die? see $WORK/logs"
     record "$key" "$run" <"$WORK/logs/wrk-$key-$run.txt"
 }
-# redis_set KEY RUN PORT CONNS REQUESTS: redis-benchmark SET over MULTI_NAMES random keys, its CSV
-# line (requests/s, latency) recorded as JSON
+# redis_set KEY RUN PORT CONNS REQUESTS [KEYS]: redis-benchmark SET of the one-event body's size over
+# KEYS random keys (default MULTI_NAMES; 1: one key), its CSV line (requests/s, latency) recorded as JSON
 redis_set() {
-    local key=$1 run=$2 port=$3 conns=$4 n=$5
-    note redis-benchmark redis-benchmark -h 127.0.0.1 -p "$port" -t set -r "$MULTI_NAMES" -d "$ONE_BYTES" -c "$conns" -n "$n" --csv
-    redis-benchmark -h 127.0.0.1 -p "$port" -t set -r "$MULTI_NAMES" -d "$ONE_BYTES" -c "$conns" -n "$n" --csv \
+    local key=$1 run=$2 port=$3 conns=$4 n=$5 keys=${6:-$MULTI_NAMES}
+    local spread=(-r "$keys")
+    [ "$keys" = 1 ] && spread=()
+    note redis-benchmark redis-benchmark -h 127.0.0.1 -p "$port" -t set "${spread[@]}" -d "$ONE_BYTES" -c "$conns" -n "$n" --csv
+    redis-benchmark -h 127.0.0.1 -p "$port" -t set "${spread[@]}" -d "$ONE_BYTES" -c "$conns" -n "$n" --csv \
         >"$WORK/logs/redis-$key-$run.txt" 2>&1 || die "redis-benchmark failed ($key): $(tail -3 "$WORK/logs/redis-$key-$run.txt")"
     python3 "$BENCH/bench.py" redis-csv "$n" "$conns" <"$WORK/logs/redis-$key-$run.txt" | record "$key" "$run"
 }
+# redis_requests PORT CONNS SECONDS [KEYS]: a SET count that takes redis-benchmark about SECONDS at
+# CONNS (it takes a count, not a duration), from an untimed first pass of 20,000
+redis_requests() {
+    local port=$1 conns=$2 seconds=$3 keys=${4:-$MULTI_NAMES}
+    local spread=(-r "$keys")
+    [ "$keys" = 1 ] && spread=()
+    redis-benchmark -h 127.0.0.1 -p "$port" -t set "${spread[@]}" -d "$ONE_BYTES" -c "$conns" -n 20000 --csv \
+        >"$WORK/logs/redis-sizing-$keys-c$conns.txt" 2>&1 || die "redis-benchmark warm-up failed: $(tail -3 "$WORK/logs/redis-sizing-$keys-c$conns.txt")"
+    python3 "$BENCH/bench.py" redis-csv 20000 "$conns" <"$WORK/logs/redis-sizing-$keys-c$conns.txt" |
+        python3 -c "import json, sys; print(max(20000, int(json.load(sys.stdin)['requests_per_second'] * $seconds) // 1000 * 1000))"
+}
+
+# ------------------------------------------------------------------ HTTP, one event per POST
+if want http; then
+    log "HTTP one event per POST: snapshotd (fsync and buffered), nginx, Hummingbird, Redis SET (appendfsync always, one key); wrk -t$WRK_THREADS -c8/-c64 ${HTTP_SECONDS}s; $RUNS runs"
+    ONE_BYTES=$(wc -c <"$ONE")
+    P_OURS=$(port); start_snapshotd http "$P_OURS"; PID_OURS=$SERVER_PID
+    P_BUF=$(port); start_snapshotd http-buffered "$P_BUF" --durability buffered; PID_BUF=$SERVER_PID
+    P_NGINX=$(port); start_nginx "$P_NGINX"; PID_NGINX=$SERVER_PID
+    P_HB=$(port); start_hummingbird "$P_HB"; PID_HB=$SERVER_PID
+    P_REDIS=$(port); start_redis "$P_REDIS"; PID_REDIS=$SERVER_PID
+    for target in "ours $P_OURS" "buffered $P_BUF" "nginx $P_NGINX" "hummingbird $P_HB"; do
+        set -- $target
+        BENCH_BODY="$ONE" wrk -t1 -c8 -d1s -s "$BENCH/wrk/post.lua" "http://127.0.0.1:$2/" >/dev/null 2>&1 || die "warm-up of $1 failed"
+    done
+    declare -A REDIS_ONE_N
+    for conns in 8 64; do
+        REDIS_ONE_N[$conns]=$(redis_requests "$P_REDIS" "$conns" "$HTTP_SECONDS" 1)
+    done
+    for run in $(seq "$RUNS"); do
+        for conns in 8 64; do
+            wrk_post "http.ours.c$conns" "$run" "$P_OURS" "$conns" "$HTTP_SECONDS" "$ONE" application/json
+            wrk_post "http.nginx.c$conns" "$run" "$P_NGINX" "$conns" "$HTTP_SECONDS" "$ONE" application/json
+            wrk_post "http.hummingbird.c$conns" "$run" "$P_HB" "$conns" "$HTTP_SECONDS" "$ONE" application/json
+            redis_set "http.redis.c$conns" "$run" "$P_REDIS" "$conns" "${REDIS_ONE_N[$conns]}" 1
+            wrk_post "http.buffered.c$conns" "$run" "$P_BUF" "$conns" "$HTTP_SECONDS" "$ONE" application/json
+        done
+    done
+    stop_server "$PID_REDIS"
+    stop_server "$PID_NGINX"
+    stop_server "$PID_HB"
+    stop_server "$PID_BUF"
+    stop_server "$PID_OURS"
+fi
 
 if want multi; then
     log "many names: snapshotd spread over $MULTI_NAMES named snapshots vs one, etcd PUTs over $MULTI_NAMES keys, Redis SET (appendfsync always) over $MULTI_NAMES keys; -c8/-c64 ${MULTI_SECONDS}s; $RUNS runs"
@@ -593,10 +619,7 @@ if want multi; then
     env "${ETCD_ENV[@]}" wrk -t1 -c8 -d1s -s "$BENCH/wrk/etcd-put.lua" "http://127.0.0.1:$P_ETCD/" >/dev/null 2>&1 || die "warm-up of etcd failed"
     declare -A REDIS_N
     for conns in 8 64; do
-        redis-benchmark -h 127.0.0.1 -p "$P_REDIS" -t set -r "$MULTI_NAMES" -d "$ONE_BYTES" -c "$conns" -n 20000 --csv \
-            >"$WORK/logs/redis-sizing-c$conns.txt" 2>&1 || die "redis-benchmark warm-up failed: $(tail -3 "$WORK/logs/redis-sizing-c$conns.txt")"
-        REDIS_N[$conns]=$(python3 "$BENCH/bench.py" redis-csv 20000 "$conns" <"$WORK/logs/redis-sizing-c$conns.txt" |
-            python3 -c "import json, sys; print(max(20000, int(json.load(sys.stdin)['requests_per_second'] * $MULTI_SECONDS) // 1000 * 1000))")
+        REDIS_N[$conns]=$(redis_requests "$P_REDIS" "$conns" "$MULTI_SECONDS")
     done
     echo "[bench] multi: redis-benchmark -n ${REDIS_N[8]} at -c8, ${REDIS_N[64]} at -c64 (about ${MULTI_SECONDS}s each)" >&2
     for run in $(seq "$RUNS"); do
@@ -624,6 +647,17 @@ if want multi; then
     stop_server "$PID_SPREAD"
     for d in "${PEER_DIRS[@]}"; do rm -rf "$d"; done
     PEER_DIRS=()
+    # The design the one log replaces: every snapshot its own file, each fdatasynced, for the
+    # same spread (a batch of 64 events over 64 of the $MULTI_NAMES files), one thread and four;
+    # beside it the same batches as one append + one fdatasync of one file. Disk only, no HTTP.
+    mkdir -p "$WORK/tmp/perfile"
+    for run in $(seq "$RUNS"); do
+        for threads in 1 4; do
+            note perfilesync "$WORK/bin/perfilesync" "$WORK/tmp/perfile" "$MULTI_NAMES" 64 200 "$threads" 92
+            "$WORK/bin/perfilesync" "$WORK/tmp/perfile" "$MULTI_NAMES" 64 200 "$threads" 92 | record "multi.perfile.t$threads" "$run"
+        done
+    done
+    rm -rf "$WORK/tmp/perfile"
 fi
 
 # ------------------------------------------------------------------ fairness: a quiet snapshot beside a flooding one
@@ -970,7 +1004,7 @@ meta = {
         "Stall: $STALL_NODES alive nodes, then $ENGINE_INFLIGHT single-event submissions kept outstanding (joins/failures over the alive set); 3 compactions a run via engine.compact() (with the write-ahead log, a checkpoint written in the background); every completion is timestamped; the figure is the longest gap between consecutive completions overlapping a compaction, beside the same measure outside.",
         "Checkpoint tail latency: snapshotd serve (fsync, --min-compact-size 2^40: no automatic checkpoint), $CKPT_NODES alive nodes posted first (NDJSON, 1,000 a POST); then in each run, wrk -t$WRK_THREADS -c$CKPT_CONNS -d${CKPT_SECONDS}s POSTing one member-join (without), and the same while bench.py compact-loop POSTs /v1/compact again as soon as the last one answered (with: checkpoints back to back over the whole run); p99.9 and max are wrk\'s (from each request\'s send, closed loop); snapshotd_compactions_total is read around each run (0 without).",
         "fdatasync after a small append: fsyncfloor (Benchmarks/tools/fsyncfloor.c) appends $SEGSYNC_BYTES bytes and fdatasyncs, $SEGSYNC_COUNT times, timing the fdatasync alone, to a new file that grows with every append (grow: pwrite at its end), to one preallocated with posix_fallocate to 64 MiB and synced with its directory first (prealloc: as SegmentPreparer makes the log\'s segments), and to one filled with 64 MiB of written zeros first (zeroed: an overwrite of written blocks); which mode goes first rotates; idle, and under load: snapshotd (fsync) taking wrk -c$SEGSYNC_CONNS one-event POSTs on the same disk (its own fdatasyncs, both CPUs busy).",
-        "HTTP: wrk -t$WRK_THREADS, keep-alive, POST /v1/events with one 92-byte member-join (application/json), ${HTTP_SECONDS}s a run after a 1 s warm-up, servers started once and hit in turn (snapshotd, nginx, Hummingbird) for -c8 then -c64. snapshotd in fsync mode answers 200 only once durable; nginx (one worker) returns 204 and discards the body; Hummingbird collects the body and returns 204. Runs with non-2xx answers are excluded from medians.",
+        "HTTP: wrk -t$WRK_THREADS, keep-alive, POST /v1/events with one 92-byte member-join (application/json), ${HTTP_SECONDS}s a run after a 1 s warm-up, servers started once and hit in turn (snapshotd, nginx, Hummingbird, Redis, snapshotd buffered) for -c8 then -c64. snapshotd in fsync mode answers 200 only once durable; in buffered mode (--durability buffered, Go serf's behaviour) 202 once queued; nginx (one worker) returns 204 and discards the body; Hummingbird collects the body and returns 204. Redis (Debian redis-server, --appendonly yes --appendfsync always: durable, group-committed): redis-benchmark -t set -d 92 on one key, -c 8 / -c 64, no pipelining, -n sized from a 20,000-request warm-up for about ${HTTP_SECONDS}s. Runs with non-2xx answers are excluded from medians.",
         "Many names (multi): four servers started once and hit in turn (spread, one, etcd, Redis) for -c8 then -c64, ${MULTI_SECONDS}s a run after a warm-up, $RUNS runs interleaved. snapshotd (fsync; one process for the spread load, another for the one-snapshot load, each its own store on the same disk): wrk -t$WRK_THREADS with Benchmarks/wrk/spread.lua POSTing the same 92-byte member-join to /v1/snapshots/sNNNN/events, the name round-robin over s0000..s$(printf '%04d' $((MULTI_NAMES - 1))) ($MULTI_NAMES snapshots, each created before timing by one untimed POST), against the same script on one path, /v1/events (the snapshot named default), so the client does the same work per request. etcd (Debian etcd-server, one member, its own data dir, default durability: the WAL fdatasynced before a put is answered): wrk with Benchmarks/wrk/etcd-put.lua, POST /v3/kv/put {\"key\": base64 of k0000..k$(printf '%04d' $((MULTI_NAMES - 1))) round-robin, \"value\": base64 of the same 92 bytes}; a run with any non-2xx answer fails its row. Redis (Debian redis-server, its own dir and port, --appendonly yes --appendfsync always --save \"\"): redis-benchmark -t set -r $MULTI_NAMES -d 92 -c 8 / -c 64 (no pipelining), -n sized from a 20,000-request warm-up for about ${MULTI_SECONDS}s; its requests/s. Redis's client is redis-benchmark (C, one thread), the others' is wrk (LuaJIT request()): they share the 2 CPUs with the server.",
         "Fairness: one snapshotd (fsync, a fresh --data-dir, default queue: --queue-capacity 2048, --queue-wait 1 s) holding the snapshots quiet and flood (each created first by one untimed POST). The quiet one: ratecli (Benchmarks/tools/ratecli.c) with one keep-alive connection, POST /v1/snapshots/quiet/events of the 92-byte member-join at $FAIR_RATE a second for ${FAIR_SECONDS}s (request i due at start + i/$FAIR_RATE s; latency from the due time to the end of the response, so a late answer also delays the next; the first tenth, at most 1 s, warm-up), its 503s counted. Three variants a run, interleaved (alone, one-event flood, NDJSON flood), $RUNS runs, medians of the runs' percentiles: alone; while wrk -t1 -c$FAIR_CONNS (Benchmarks/wrk/flood.lua, closed loop, statuses counted in response()) POSTs the same one-event body to /v1/snapshots/flood/events; and while it POSTs a $FAIR_BATCH-line NDJSON body there (member events over 5,000 names). The flood starts 1 s before the quiet client and runs $((FAIR_SECONDS + 2))s. The target: the quiet p99 at most 2x its p99 alone, and no 503 for the quiet snapshot.",
         "Memory: snapshotd serve --data-dir (fresh) --max-snapshots $((MEM_SNAPSHOTS + 1)) (the count includes default); VmRSS (/proc/PID/status) 1 s after /readyz is 200, then bench.py load-snapshots POSTs one $MEM_NODES-line NDJSON body of member-joins to each of /v1/snapshots/m00000/events .. m$(printf '%05d' $((MEM_SNAPSHOTS - 1))) (a first write creates the snapshot; node names n000..n$(printf '%03d' $((MEM_NODES - 1))) in each, addresses 10.x.y.z unique over the store) over $MEM_CONNS keep-alive connections, every answer a durable 200; VmRSS right after the last acknowledgement (the figure) and 5 s later; snapshotd_snapshots and snapshotd_store_alive_nodes must read $((MEM_SNAPSHOTS + 1)) and $((MEM_SNAPSHOTS * MEM_NODES)). Per alive node and per snapshot = (RSS after - RSS before) / nodes or / snapshots; the budget: $((MEM_SNAPSHOTS * MEM_NODES)) x 200 B + $MEM_SNAPSHOTS x 8 KiB. Restart ($RUNS times): SIGTERM (its time to exit is the stop time), start the same command on the same store, poll /readyz every 10 ms: ready seconds from the start; VmRSS at that moment.",
