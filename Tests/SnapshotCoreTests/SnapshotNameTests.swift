@@ -21,6 +21,29 @@ import Testing
         }
     }
 
+    /// A text without '%' is checked in place, one with '%' decoded first: the same text, one
+    /// byte of it escaped, gives the same name or the same error either way.
+    @Test(arguments: ["default", "a", "agent-0042", "x.y_z-1", "", ".a", "-a", "a/b", "a b", "a\u{7F}", "é",
+                      String(repeating: "x", count: 128), String(repeating: "x", count: 129), "ok!", "a\"b"])
+    func checkedInPlaceAsWhenDecoded(text: String) {
+        let bytes = Array(text.utf8)
+        for index in bytes.indices {
+            var escaped = ""
+            for (offset, byte) in bytes.enumerated() {
+                if offset == index {
+                    escaped += "%" + String(byte, radix: 16, uppercase: true).leftPadded(2)
+                } else {
+                    escaped += String(decoding: [byte], as: UTF8.self)
+                }
+            }
+            if bytes.allSatisfy({ $0 < 0x80 }) {
+                #expect(Self.decodedError(escaped) == Self.decodedError(text), "\(escaped)")
+                #expect((try? SnapshotName(percentEncoded: escaped)) == (try? SnapshotName(percentEncoded: text)))
+            }
+        }
+        #expect(Self.decodedError(text) == Self.error(text))
+    }
+
     @Test(arguments: ["default", "a", "Z", "0", "agent-1", "agent_1.bak", "a..b", "a-", "a.", "A-_.", "9lives",
                       String(repeating: "x", count: 128), "a" + String(repeating: "._-", count: 42) + "z"])
     func validNames(text: String) throws {
@@ -127,5 +150,11 @@ import Testing
     ])
     func reasons(error: SnapshotNameError, text: String) {
         #expect(error.description == text)
+    }
+}
+
+private extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -16,7 +16,7 @@ public struct SnapshotName: Sendable, Hashable, Comparable, CustomStringConverti
 
     /// A name given as it is (a token file's pattern, a configuration value).
     public init(_ text: some StringProtocol) throws(SnapshotNameError) {
-        if let error = Self.check(Array(text.utf8)) { throw error }
+        if let error = Self.check(text.utf8) { throw error }
         rawValue = String(text)
     }
 
@@ -24,6 +24,13 @@ public struct SnapshotName: Sendable, Hashable, Comparable, CustomStringConverti
     /// `A`), and the decoded bytes are checked, so `%2F` and `%00` are refused as `/` and NUL
     /// are. `+` is not a space in a path. A `%` not followed by two hex digits is refused.
     public init(percentEncoded text: some StringProtocol) throws(SnapshotNameError) {
+        if !text.utf8.contains(UInt8(ascii: "%")) {
+            // Nothing to decode: checked where it is, with no byte array (on every named
+            // request; a name of up to 15 bytes is then a small String, not an allocation).
+            if let error = Self.check(text.utf8) { throw error }
+            rawValue = String(text)
+            return
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         var input = text.utf8.makeIterator()
@@ -49,7 +56,7 @@ public struct SnapshotName: Sendable, Hashable, Comparable, CustomStringConverti
     public static func < (a: SnapshotName, b: SnapshotName) -> Bool { a.rawValue < b.rawValue }
 
     /// Why `bytes` is not a name, or nil when it is one.
-    static func check(_ bytes: [UInt8]) -> SnapshotNameError? {
+    static func check(_ bytes: some Collection<UInt8>) -> SnapshotNameError? {
         guard let first = bytes.first else { return .empty }
         guard bytes.count <= maxBytes else { return .tooLong(bytes: bytes.count) }
         guard isAlphanumeric(first) else { return .badFirstByte(first) }
