@@ -8,9 +8,10 @@ public enum EventEncoder {
         var out: [UInt8] = []
         out.reserveCapacity(128)
         func append(_ text: String) { out.append(contentsOf: text.utf8) }
+        append(#"{"type":""# + event.kind.name + #"""#)
         switch event {
-        case .member(let kind, let members, let ltime):
-            append(#"{"type":""# + kind.rawValue + #"","members":["#)
+        case .member(_, let members, let ltime):
+            append(#","members":["#)
             for (index, member) in members.enumerated() {
                 if index > 0 { append(",") }
                 append(#"{"name":"#)
@@ -21,17 +22,17 @@ public enum EventEncoder {
             if let ltime { append(#","ltime":\#(ltime)"#) }
             append("}")
         case .user(let ltime, let name, let payload, let coalesce):
-            append(#"{"type":"user","ltime":\#(ltime),"name":"#)
+            append(#","ltime":\#(ltime),"name":"#)
             appendString(name, to: &out)
             if !payload.isEmpty { append(#","payload":""# + base64(payload) + #"""#) }
             if coalesce { append(#","coalesce":true"#) }
             append("}")
         case .query(let ltime, let name):
-            append(#"{"type":"query","ltime":\#(ltime),"name":"#)
+            append(#","ltime":\#(ltime),"name":"#)
             appendString(name, to: &out)
             append("}")
         case .clock(let ltime):
-            append(#"{"type":"clock","ltime":\#(ltime)}"#)
+            append(#","ltime":\#(ltime)}"#)
         }
         return out
     }
