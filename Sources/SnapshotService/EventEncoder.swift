@@ -39,7 +39,7 @@ public enum EventEncoder {
 
     /// A JSON string: `"`, `\` and the control characters escaped, everything else as UTF-8.
     static func appendString(_ text: String, to out: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
+        func hex(_ digit: UInt8) -> UInt8 { digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10 }
         out.append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             switch byte {
@@ -50,8 +50,8 @@ public enum EventEncoder {
             case 0x09: out.append(contentsOf: #"\t"#.utf8)
             case 0x00..<0x20, 0x7F:
                 out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0x0F)])
+                out.append(hex(byte >> 4))
+                out.append(hex(byte & 0x0F))
             default: out.append(byte)
             }
         }
