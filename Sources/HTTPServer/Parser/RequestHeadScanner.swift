@@ -136,11 +136,8 @@ struct RequestHeadScanner: Sendable {
     /// method = token, then SP.
     @inline(__always)
     mutating func method(_ byte: UInt8, at index: Int, _ table: UnsafeBufferPointer<UInt8>) -> Step {
-        if byte == 0x20 {
-            methodEnd = index
-            return .next(.target)
-        }
-        return Self.isToken(byte, table) ? .next(.method) : .error(.badRequest("invalid character in method"))
+        guard byte != 0x20 else { methodEnd = index; return .next(.target) }
+        return Self.continues(byte, HTTPCharacterClass.token, .method, table, else: "invalid character in method")
     }
 
     /// request-target = 1*VCHAR, then SP.
@@ -151,18 +148,15 @@ struct RequestHeadScanner: Sendable {
             targetEnd = index
             return .next(.version)
         }
-        return Self.isTarget(byte, table) ? .next(.target) : .error(.badRequest("invalid character in request target"))
+        return Self.continues(byte, HTTPCharacterClass.target, .target, table, else: "invalid character in request target")
     }
 
     /// HTTP-version up to its CR (its form is checked by `versionMinor`).
     @inline(__always)
     mutating func version(_ byte: UInt8, at index: Int, _ table: UnsafeBufferPointer<UInt8>) -> Step {
-        if byte == 0x0D {
-            versionEnd = index
-            return .next(.requestLineLF)
-        }
+        guard byte != 0x0D else { versionEnd = index; return .next(.requestLineLF) }
         if byte == 0x0A { return .error(.badRequest("bare LF in request head")) }
-        return Self.isTarget(byte, table) ? .next(.version) : .error(.badRequest("malformed request line"))
+        return Self.continues(byte, HTTPCharacterClass.target, .version, table, else: "malformed request line")
     }
 
     // MARK: Scan steps: header lines
@@ -241,9 +235,12 @@ struct RequestHeadScanner: Sendable {
         table[Int(byte)] & HTTPCharacterClass.token != 0
     }
 
+    /// A byte of `characterClass` goes on in `phase`; another is a 400 saying `message`.
     @inline(__always)
-    private static func isTarget(_ byte: UInt8, _ table: UnsafeBufferPointer<UInt8>) -> Bool {
-        table[Int(byte)] & HTTPCharacterClass.target != 0
+    private static func continues(
+        _ byte: UInt8, _ characterClass: UInt8, _ phase: Phase, _ table: UnsafeBufferPointer<UInt8>, else message: String
+    ) -> Step {
+        table[Int(byte)] & characterClass != 0 ? .next(phase) : .error(.badRequest(message))
     }
 
     // MARK: - The head's meaning
