@@ -75,7 +75,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "SnapshotCoreTests", dependencies: ["SnapshotCore", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"], swiftSettings: strict),
-        .testTarget(name: "SnapshotServiceTests", dependencies: ["SnapshotService", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "SnapshotServiceTests", dependencies: ["SnapshotService", "CEventJSON", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["CCurl", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6],

@@ -15,6 +15,12 @@ extern "C" void cej_decoder_destroy(cej_decoder *decoder) { delete decoder; }
 
 extern "C" void cej_decoder_trim(cej_decoder *decoder) { decoder->parser.trim(); }
 
+extern "C" const char *cej_kind_name(int kind) { return cej::kind_name(kind); }
+
+extern "C" int cej_kind_of(const char *name, size_t length) {
+    return cej::kind_of(std::string_view(name, length));
+}
+
 extern "C" bool cej_decode(cej_decoder *decoder, const void *body, size_t length, int format,
                            cej_result *result) {
     cej::EventParser &parser = decoder->parser;

@@ -43,18 +43,46 @@ Key key_of(std::string_view key) noexcept {
     return Key::other;
 }
 
-/// The CEJ_KIND_* for an event type, or -1.
+/// The type name of each kind. A kind below CEJ_KIND_COUNT without a name fails to compile
+/// (kind_table below), and the service's tests check these against SnapshotEventKind.
+constexpr const char *name_of(int kind) noexcept {
+    switch (kind) {
+    case CEJ_KIND_MEMBER_JOIN: return "member-join";
+    case CEJ_KIND_MEMBER_LEAVE: return "member-leave";
+    case CEJ_KIND_MEMBER_FAILED: return "member-failed";
+    case CEJ_KIND_MEMBER_UPDATE: return "member-update";
+    case CEJ_KIND_MEMBER_REAP: return "member-reap";
+    case CEJ_KIND_USER: return "user";
+    case CEJ_KIND_QUERY: return "query";
+    case CEJ_KIND_CLOCK: return "clock";
+    default: return nullptr;
+    }
+}
+
+struct KindTable {
+    std::string_view names[CEJ_KIND_COUNT];
+};
+
+constexpr KindTable make_kind_table() noexcept {
+    KindTable table{};
+    for (int kind = 0; kind < CEJ_KIND_COUNT; kind++) { table.names[kind] = std::string_view(name_of(kind)); }
+    return table;
+}
+
+constexpr KindTable kind_table = make_kind_table();
+
+} // namespace
+
 int kind_of(std::string_view type) noexcept {
-    if (type == "member-join") { return CEJ_KIND_MEMBER_JOIN; }
-    if (type == "member-leave") { return CEJ_KIND_MEMBER_LEAVE; }
-    if (type == "member-failed") { return CEJ_KIND_MEMBER_FAILED; }
-    if (type == "member-update") { return CEJ_KIND_MEMBER_UPDATE; }
-    if (type == "member-reap") { return CEJ_KIND_MEMBER_REAP; }
-    if (type == "user") { return CEJ_KIND_USER; }
-    if (type == "query") { return CEJ_KIND_QUERY; }
-    if (type == "clock") { return CEJ_KIND_CLOCK; }
+    for (int kind = 0; kind < CEJ_KIND_COUNT; kind++) {
+        if (type == kind_table.names[kind]) { return kind; }
+    }
     return -1;
 }
+
+const char *kind_name(int kind) noexcept { return kind >= 0 && kind < CEJ_KIND_COUNT ? name_of(kind) : nullptr; }
+
+namespace {
 
 bool is_json_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 

@@ -17,6 +17,12 @@ namespace cej {
 
 namespace od = simdjson::ondemand;
 
+/// The CEJ_KIND_* for an event type, or -1.
+int kind_of(std::string_view type) noexcept;
+
+/// The type name of a CEJ_KIND_* (NUL-terminated), or nullptr.
+const char *kind_name(int kind) noexcept;
+
 class EventParser {
 public:
     /// Decodes a whole body: true when every event is valid (see tape() and event_count()),

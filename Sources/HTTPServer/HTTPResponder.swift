@@ -31,17 +31,26 @@ public final class HTTPResponder: Sendable {
 
     private let target: Target
     private let state: Mutex<State>
+    /// How `respondError` words an error: the server's `HTTPServerConfiguration.errorFormat`.
+    public let errorFormat: HTTPErrorFormat
 
     /// A responder that passes the response to `onResponse` (on the responding thread);
     /// for tests and adapters that call a handler without a server.
-    public init(_ onResponse: @escaping @Sendable (HTTPResponse) -> Void) {
+    public init(errorFormat: HTTPErrorFormat = .plainText, _ onResponse: @escaping @Sendable (HTTPResponse) -> Void) {
         target = .callback(onResponse)
         state = Mutex(.parked)
+        self.errorFormat = errorFormat
     }
 
     init(connection: HTTPConnection, slot: UInt64) {
         target = .connection(connection, slot: slot)
         state = Mutex(.inHandler)
+        errorFormat = connection.errorFormat
+    }
+
+    /// Answers the request with an error in the server's format (`errorFormat`).
+    public func respondError(status: Int, _ message: String, headers: [(String, String)] = []) {
+        respond(errorFormat(status: status, message, headers: headers))
     }
 
     /// Answers the request; later calls are ignored.
@@ -94,7 +103,7 @@ public final class HTTPResponder: Sendable {
             return false
         }
         if abandoned {
-            connection.deliverLater(.error(status: 500, "the handler did not respond"), slot: slot)
+            connection.deliverLater(errorFormat(status: 500, "the handler did not respond"), slot: slot)
         }
     }
 }

@@ -24,39 +24,4 @@ public struct HTTPResponse: Sendable {
 
     /// One array every JSON response without other headers shares (none allocated per response).
     private static let jsonHeaders = [("Content-Type", "application/json")]
-
-    /// A JSON error response: `{"error":"<message>"}` with the message JSON-escaped.
-    public static func error(status: Int, _ message: String, headers: [(String, String)] = []) -> HTTPResponse {
-        var body: [UInt8] = []
-        body.reserveCapacity(message.utf8.count + 14)
-        body.append(contentsOf: #"{"error":""#.utf8)
-        appendJSONEscaped(message, to: &body)
-        body.append(contentsOf: #""}"#.utf8)
-        return json(status: status, body, headers: headers)
-    }
-
-    /// Appends `string` escaped for the inside of a JSON string literal.
-    static func appendJSONEscaped(_ string: String, to out: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
-        for byte in string.utf8 {
-            let escaped: UInt8
-            switch byte {
-            case UInt8(ascii: "\""): escaped = UInt8(ascii: "\"")
-            case UInt8(ascii: "\\"): escaped = UInt8(ascii: "\\")
-            case 0x0A: escaped = UInt8(ascii: "n")
-            case 0x0D: escaped = UInt8(ascii: "r")
-            case 0x09: escaped = UInt8(ascii: "t")
-            case 0x00..<0x20, 0x7F:
-                out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0x0F)])
-                continue
-            default:
-                out.append(byte)
-                continue
-            }
-            out.append(UInt8(ascii: "\\"))
-            out.append(escaped)
-        }
-    }
 }

@@ -24,6 +24,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var maxPipelinedRequests = 32
     /// listen(2) backlog.
     public var backlog: Int32 = 1024
+    /// The bodies of the errors the server answers itself (plain text unless replaced).
+    public var errorFormat: HTTPErrorFormat = .plainText
 
     public init() {}
 

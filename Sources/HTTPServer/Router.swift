@@ -86,7 +86,7 @@ public struct Router: Sendable {
                 Self.dispatch(request, to: entry.routes, responder)
                 return
             }
-            responder.respond(.error(status: 404, "not found"))
+            responder.respondError(status: 404, "not found")
         }
     }
 
@@ -100,6 +100,6 @@ public struct Router: Sendable {
             return
         }
         let allow = list.map(\.method).joined(separator: ", ")
-        responder.respond(.error(status: 405, "method not allowed", headers: [("Allow", allow)]))
+        responder.respondError(status: 405, "method not allowed", headers: [("Allow", allow)])
     }
 }

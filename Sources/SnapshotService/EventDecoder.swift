@@ -91,6 +91,14 @@ public final class EventDecoder {
     }
 }
 
+extension SnapshotEventKind {
+    /// The kind a tape record's first byte (a `CEJ_KIND_*`) names: `SnapshotEventKind`'s
+    /// ordinals are CEventJSON's kinds (EventKindVocabularyTests checks every case).
+    init?(tapeKind: UInt8) {
+        self.init(rawValue: Int(tapeKind))
+    }
+}
+
 @available(*, unavailable, message: "an EventDecoder reuses its buffers; keep one per thread")
 extension EventDecoder: Sendable {}
 
@@ -106,20 +114,20 @@ private struct TapeReader {
 
     /// The next event, or nil if the tape holds something no valid event encodes.
     mutating func event() -> SnapshotEvent? {
-        let kind = Int32(take(UInt8.self))
+        guard let kind = SnapshotEventKind(tapeKind: take(UInt8.self)) else { return nil }
         let flags = Int32(take(UInt8.self))
         let ltime = take(UInt64.self)
         switch kind {
-        case CEJ_KIND_USER:
+        case .user:
             let name = string()
             let payload = Array(take(count: Int(take(UInt32.self))))
             return .user(ltime: ltime, name: name, payload: payload, coalesce: flags & CEJ_FLAG_COALESCE != 0)
-        case CEJ_KIND_QUERY:
+        case .query:
             return .query(ltime: ltime, name: string())
-        case CEJ_KIND_CLOCK:
+        case .clock:
             return .clock(ltime: ltime)
-        default:
-            guard let memberKind = Self.memberKind(kind) else { return nil }
+        case .memberJoin, .memberLeave, .memberFailed, .memberUpdate, .memberReap:
+            guard let memberKind = kind.memberKind else { return nil }
             let count = Int(take(UInt32.self))
             var members: [Member] = []
             members.reserveCapacity(count)
@@ -129,17 +137,6 @@ private struct TapeReader {
                 members.append(Member(name: name, address: address, port: take(UInt16.self)))
             }
             return .member(memberKind, members: members, ltime: flags & CEJ_FLAG_HAS_LTIME != 0 ? ltime : nil)
-        }
-    }
-
-    private static func memberKind(_ kind: Int32) -> MemberEventKind? {
-        switch kind {
-        case CEJ_KIND_MEMBER_JOIN: .join
-        case CEJ_KIND_MEMBER_LEAVE: .leave
-        case CEJ_KIND_MEMBER_FAILED: .failed
-        case CEJ_KIND_MEMBER_UPDATE: .update
-        case CEJ_KIND_MEMBER_REAP: .reap
-        default: nil
         }
     }
 

@@ -8,9 +8,10 @@ public enum EventEncoder {
         var out: [UInt8] = []
         out.reserveCapacity(128)
         func append(_ text: String) { out.append(contentsOf: text.utf8) }
+        append(#"{"type":""# + event.kind.name + #"""#)
         switch event {
-        case .member(let kind, let members, let ltime):
-            append(#"{"type":""# + kind.rawValue + #"","members":["#)
+        case .member(_, let members, let ltime):
+            append(#","members":["#)
             for (index, member) in members.enumerated() {
                 if index > 0 { append(",") }
                 append(#"{"name":"#)
@@ -21,24 +22,24 @@ public enum EventEncoder {
             if let ltime { append(#","ltime":\#(ltime)"#) }
             append("}")
         case .user(let ltime, let name, let payload, let coalesce):
-            append(#"{"type":"user","ltime":\#(ltime),"name":"#)
+            append(#","ltime":\#(ltime),"name":"#)
             appendString(name, to: &out)
             if !payload.isEmpty { append(#","payload":""# + base64(payload) + #"""#) }
             if coalesce { append(#","coalesce":true"#) }
             append("}")
         case .query(let ltime, let name):
-            append(#"{"type":"query","ltime":\#(ltime),"name":"#)
+            append(#","ltime":\#(ltime),"name":"#)
             appendString(name, to: &out)
             append("}")
         case .clock(let ltime):
-            append(#"{"type":"clock","ltime":\#(ltime)}"#)
+            append(#","ltime":\#(ltime)}"#)
         }
         return out
     }
 
     /// A JSON string: `"`, `\` and the control characters escaped, everything else as UTF-8.
     static func appendString(_ text: String, to out: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
+        func hex(_ digit: UInt8) -> UInt8 { digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10 }
         out.append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             switch byte {
@@ -49,8 +50,8 @@ public enum EventEncoder {
             case 0x09: out.append(contentsOf: #"\t"#.utf8)
             case 0x00..<0x20, 0x7F:
                 out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0x0F)])
+                out.append(hex(byte >> 4))
+                out.append(hex(byte & 0x0F))
             default: out.append(byte)
             }
         }

@@ -32,20 +32,27 @@ public struct SerfHandlerInvocation: Sendable, Equatable {
         guard let type = environment["SERF_EVENT"], !type.isEmpty else {
             throw SerfHandlerInvocationError("SERF_EVENT is not set: run this as a serf agent's -event-handler")
         }
-        switch type {
-        case "user":
+        switch SnapshotEventKind(name: type) {
+        case .user:
             let (name, ltime) = try Self.named(environment, name: "SERF_USER_EVENT", ltime: "SERF_USER_LTIME")
             event = .user(ltime: ltime, name: name, payload: [], coalesce: false)
-        case "query":
+        case .query:
             let (name, ltime) = try Self.named(environment, name: "SERF_QUERY_NAME", ltime: "SERF_QUERY_LTIME")
             event = .query(ltime: ltime, name: name)
-        default:
-            guard let kind = MemberEventKind(rawValue: type) else {
-                throw SerfHandlerInvocationError(
-                    "SERF_EVENT=\(type) is not an event serf hands a handler (member-join, member-leave, member-failed, member-update, member-reap, user, query)")
-            }
-            event = .member(kind, members: try Self.members(stdin, port: memberPort, event: type), ltime: nil)
+        case let kind?:
+            guard let memberKind = kind.memberKind else { throw Self.notAHandlerEvent(type) }
+            event = .member(memberKind, members: try Self.members(stdin, port: memberPort, event: type), ltime: nil)
+        case nil:
+            throw Self.notAHandlerEvent(type)
         }
+    }
+
+    /// The kinds serf hands a handler: all but `clock`, which is snapshotd's own.
+    static let handlerEventKinds = SnapshotEventKind.allCases.filter { $0 != .clock }
+
+    private static func notAHandlerEvent(_ type: String) -> SerfHandlerInvocationError {
+        SerfHandlerInvocationError(
+            "SERF_EVENT=\(type) is not an event serf hands a handler (\(handlerEventKinds.map(\.name).joined(separator: ", ")))")
     }
 
     /// The body of the `POST /v1/snapshots/{name}/events` that records the event.

@@ -9,8 +9,8 @@ import Synchronization
 public final class ServiceMetrics: EngineObserver {
     public let registry: PrometheusCollectorRegistry
 
-    private let accepted: [String: Counter]
-    private let refused: [String: Counter]
+    private let accepted: CounterPerCase<SnapshotEventKind>
+    private let refused: CounterPerCase<SnapshotError.Reason>
     private let recordsAppended: Counter
     private let bytesAppended: Counter
     private let batches: Counter
@@ -53,6 +53,9 @@ public final class ServiceMetrics: EngineObserver {
         var status: Int
     }
 
+    /// `allCases` makes its array on every call.
+    private static let eventKinds = SnapshotEventKind.allCases
+
     /// Seconds, from 50 µs (a page-cache write) to 10 s (a stalled disk).
     static let latencyBuckets: [Double] = [
         0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10,
@@ -72,16 +75,12 @@ public final class ServiceMetrics: EngineObserver {
                 descriptor: .init(namespace: "snapshotd", metricName: name, unitName: "seconds", helpText: help),
                 buckets: Self.latencyBuckets)
         }
-        var accepted: [String: Counter] = [:]
-        for type in MemberEventKind.allCases.map(\.rawValue) + ["user", "query", "clock"] {
-            accepted[type] = counter("events_accepted", "Events admitted to the intake queue, by type.", [("type", type)])
+        accepted = CounterPerCase { kind in
+            counter("events_accepted", "Events admitted to the intake queue, by type.", [("type", kind.name)])
         }
-        self.accepted = accepted
-        var refused: [String: Counter] = [:]
-        for reason in ["queue_full", "leaving", "closed", "invalid", "write_failed", "compaction_failed"] {
-            refused[reason] = counter("events_refused", "Events refused, by reason.", [("reason", reason)])
+        refused = CounterPerCase { reason in
+            counter("events_refused", "Events refused, by reason.", [("reason", reason.label)])
         }
-        self.refused = refused
         recordsAppended = counter("records_appended", "Snapshot records written to the file.")
         bytesAppended = counter("bytes_appended", "Bytes written to the snapshot file (appends).")
         batches = counter("write_batches", "Group-commit batches written with one write(2).")
@@ -126,16 +125,20 @@ public final class ServiceMetrics: EngineObserver {
     public func accepted(_ events: [SnapshotEvent]) {
         guard let first = events.first else { return }
         if events.count == 1 {
-            accepted[first.typeName]?.increment()
+            accepted[first.kind].increment()
             return
         }
-        var counts: [String: Int64] = [:]
-        for event in events { counts[event.typeName, default: 0] += 1 }
-        for (type, count) in counts { accepted[type]?.increment(by: count) }
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: Self.eventKinds.count) { counts in
+            counts.initialize(repeating: 0)
+            for event in events { counts[event.kind.rawValue] += 1 }
+            for kind in Self.eventKinds where counts[kind.rawValue] > 0 {
+                accepted[kind].increment(by: counts[kind.rawValue])
+            }
+        }
     }
 
     public func refused(count: Int, reason: SnapshotError) {
-        refused[reason.reason]?.increment(by: Int64(count))
+        refused[reason.reason].increment(by: Int64(count))
     }
 
     public func wrote(records: Int, bytes: Int, seconds: Double) {
@@ -223,4 +226,21 @@ public final class ServiceMetrics: EngineObserver {
         registry.emit(into: &buffer)
         return buffer
     }
+}
+
+/// One counter for each case of an enum whose raw values are its ordinals (0, 1, ...), made by
+/// iterating its cases: a case added later gets its counter, and a lookup cannot miss.
+struct CounterPerCase<Case: CaseIterable & RawRepresentable<Int>> {
+    private let counters: [Counter]
+
+    init(_ make: (Case) -> Counter) {
+        var counters: [Counter] = []
+        for (ordinal, value) in Case.allCases.enumerated() {
+            precondition(value.rawValue == ordinal, "\(Case.self): raw values must be the cases' ordinals")
+            counters.append(make(value))
+        }
+        self.counters = counters
+    }
+
+    subscript(_ value: Case) -> Counter { counters[value.rawValue] }
 }

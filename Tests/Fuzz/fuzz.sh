@@ -29,8 +29,8 @@ SWIFT_FLAGS=(-swift-version 6 -enable-upcoming-feature ExistentialAny -parse-as-
 C_FLAGS=(-O1 -g -fsanitize=fuzzer-no-link,address -fno-omit-frame-pointer)
 
 HTTP_SOURCES="HTTPRequestParser RequestHeadScanner HTTPParserLimits HTTPParseError HTTPParseEvent
-              HTTPRequest HTTPHeaders HTTPPathParameters PathPattern RequestTarget ASCIIBytes HTTPCharacterClass"
-EVENT_CORE_SOURCES="SnapshotEvent Member IPAddress"
+              HTTPRequest HTTPHeaders HTTPPathParameters PathPattern RequestTarget ASCIIBytes HTTPCharacterClass CommonFieldText"
+EVENT_CORE_SOURCES="SnapshotEvent SnapshotEventKind Member IPAddress"
 V2_CORE_SOURCES="V2Decoder V2Format CRC32C SnapshotRecord ReplayItem SnapshotEncoder ReplayReport SnapshotFormat RecordView ReplayVisitor
                  V1Format V1Decoder"
 

@@ -2,11 +2,12 @@ import Testing
 import HTTPServer
 
 @Suite struct HTTPResponseTests {
-    @Test func jsonError() {
-        let response = HTTPResponse.error(status: 400, "bad \"thing\"\\\n\u{1}é", headers: [("X-A", "1")])
-        #expect(response.status == 400)
-        #expect(text(response.body) == #"{"error":"bad \"thing\"\\\n\u0001é"}"#)
-        #expect(response.headers.map { $0.0 } == ["X-A", "Content-Type"])
+    @Test func plainTextError() {
+        let response = HTTPErrorFormat.plainText(status: 405, "method not allowed", headers: [("Allow", "GET")])
+        #expect(response.status == 405)
+        #expect(text(response.body) == "method not allowed\n")
+        #expect(response.headers.map { $0.0 } == ["Allow", "Content-Type"])
+        #expect(response.headers.last?.1 == "text/plain; charset=utf-8")
     }
 
     @Test func json() {

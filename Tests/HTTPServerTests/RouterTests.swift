@@ -34,15 +34,31 @@ func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
     @Test func unknownPathIs404() {
         let response = call(router.handler, "GET", "/missing")
         #expect(response?.status == 404)
-        #expect(response.map { text($0.body) } == #"{"error":"not found"}"#)
-        #expect(response?.headers.contains { $0.0 == "Content-Type" && $0.1 == "application/json" } == true)
+        #expect(response.map { text($0.body) } == "not found\n")
+        #expect(response?.headers.contains { $0.0 == "Content-Type" && $0.1 == "text/plain; charset=utf-8" } == true)
+    }
+
+    /// The router words its errors in the responder's format (the server's errorFormat).
+    @Test func errorsInTheResponderFormat() {
+        let format = HTTPErrorFormat { status, message, headers in
+            HTTPResponse(status: status, headers: headers + [("X-Format", "test")], body: Array("[\(status) \(message)]".utf8))
+        }
+        let box = Mutex<[HTTPResponse]>([])
+        for (method, path) in [("GET", "/missing"), ("DELETE", "/a")] {
+            router.handler(HTTPRequest(method: method, target: path), HTTPResponder(errorFormat: format) { response in
+                box.withLock { $0.append(response) }
+            })
+        }
+        let responses = box.withLock { $0 }
+        #expect(responses.map { text($0.body) } == ["[404 not found]", "[405 method not allowed]"])
+        #expect(responses.last?.headers.map(\.0) == ["Allow", "X-Format"])
     }
 
     @Test func otherMethodIs405WithAllow() {
         let response = call(router.handler, "DELETE", "/a")
         #expect(response?.status == 405)
         #expect(response?.headers.first { $0.0 == "Allow" }?.1 == "GET, POST")
-        #expect(response.map { text($0.body) } == #"{"error":"method not allowed"}"#)
+        #expect(response.map { text($0.body) } == "method not allowed\n")
         #expect(call(router.handler, "get", "/a")?.status == 405)
     }
 
@@ -166,7 +182,7 @@ func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
         let response = call(patternRouter.handler, "DELETE", "/v1/snapshots/a/events")
         #expect(response?.status == 405)
         #expect(response?.headers.first { $0.0 == "Allow" }?.1 == "POST, GET")
-        #expect(response.map { text($0.body) } == #"{"error":"method not allowed"}"#)
+        #expect(response.map { text($0.body) } == "method not allowed\n")
         // The first pattern that matches answers, even when a later one has the method.
         #expect(call(patternRouter.handler, "PUT", "/v1/snapshots/a/events")?.status == 405)
         #expect(body(patternRouter.handler, "PUT", "/v1/nodes/a/events") == "later kind=nodes id=a")

@@ -72,7 +72,7 @@ extension Result {
 
 extension SnapshotError {
     /// The kind of error, without its message (conflict texts are for people).
-    var kind: String { reason }
+    var kind: String { reason.label }
 }
 
 /// A store configuration for tests: fsync mode, no timer-driven work unless asked.

@@ -54,7 +54,7 @@ final class RecordingObserver: EngineObserver {
     }
     let counts = Mutex(Counts())
     func accepted(_ events: [SnapshotEvent]) { counts.withLock { $0.accepted += events.count } }
-    func refused(count: Int, reason: SnapshotError) { counts.withLock { $0.refused[reason.reason, default: 0] += count } }
+    func refused(count: Int, reason: SnapshotError) { counts.withLock { $0.refused[reason.reason.label, default: 0] += count } }
     func wrote(records: Int, bytes: Int, seconds: Double) { counts.withLock { $0.writes += 1 } }
     func synced(seconds: Double) { counts.withLock { $0.syncs += 1 } }
     func compacted(_ result: CompactionResult) { counts.withLock { $0.compactions.append(result) } }

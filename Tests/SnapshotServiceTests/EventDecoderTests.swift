@@ -34,7 +34,7 @@ struct EventDecoderTests {
 
     @Test(arguments: MemberEventKind.allCases)
     func memberEvent(kind: MemberEventKind) throws {
-        let body = #"{"type":"\#(kind.rawValue)","members":[{"name":"foo","addr":"127.0.0.1","port":5000}],"ltime":7}"#
+        let body = #"{"type":"\#(kind.name)","members":[{"name":"foo","addr":"127.0.0.1","port":5000}],"ltime":7}"#
         #expect(try decode(body) == [.member(kind, members: [try member("foo", "127.0.0.1", 5000)], ltime: 7)])
     }
 
@@ -560,7 +560,7 @@ private enum ReferenceDecoder {
         guard let object = json as? [String: Any], let type = object["type"] as? String,
               Set(object.keys).isSubset(of: fields(of: type))
         else { return nil }
-        if let kind = MemberEventKind(rawValue: type) {
+        if let kind = MemberEventKind(name: type) {
             var ltime: UInt64?
             if let value = object["ltime"], !(value is NSNull) {
                 guard let number = uint64(value) else { return nil }
@@ -708,7 +708,7 @@ private struct EventTextGenerator {
         let kind = below(8)
         switch kind {
         case 0..<5:
-            fields.append(("type", quote(MemberEventKind.allCases[kind].rawValue)))
+            fields.append(("type", quote(MemberEventKind.allCases[kind].name)))
             fields.append(("members", membersText((0..<(1 + below(4))).map { _ in memberText() })))
             switch below(3) {
             case 0: break

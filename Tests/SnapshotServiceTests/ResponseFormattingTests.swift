@@ -1,5 +1,6 @@
 import Foundation
 @testable import SnapshotCore
+import HTTPServer
 import Testing
 
 @testable import SnapshotService
@@ -7,6 +8,24 @@ import Testing
 /// The hand-written, allocation-lean pieces of the ingest path, against what Foundation would
 /// have produced.
 @Suite struct ResponseFormattingTests {
+    @Test func jsonError() {
+        let response = HTTPResponse.error(status: 400, "bad \"thing\"\\\n\u{1}\u{7F}é", headers: [("X-A", "1")])
+        #expect(response.status == 400)
+        #expect(String(decoding: response.body, as: UTF8.self) == #"{"error":"bad \"thing\"\\\n\u0001\u007fé"}"#)
+        #expect(response.headers.map { $0.0 } == ["X-A", "Content-Type"])
+        #expect(response.headers.last?.1 == "application/json")
+    }
+
+    /// The errors the HTTP server answers itself are the API's JSON, once the API configured it.
+    @Test func theServerErrorsAreTheAPIs() {
+        var http = HTTPServerConfiguration()
+        SnapshotAPI.configure(&http)
+        let response = http.errorFormat(status: 405, "method not allowed", headers: [("Allow", "GET")])
+        #expect(String(decoding: response.body, as: UTF8.self) == #"{"error":"method not allowed"}"#)
+        #expect(response.headers.map { $0.0 } == ["Allow", "Content-Type"])
+        #expect(response.headers.last?.1 == "application/json")
+    }
+
     @Test(arguments: [
         ("application/json", EventDecoder.Format.single),
         ("Application/JSON", .single),

@@ -28,10 +28,10 @@ import Testing
 
     @Test(arguments: MemberEventKind.allCases)
     func memberEvents(kind: MemberEventKind) throws {
-        let read = try Self.invocation(["SERF_EVENT": kind.rawValue, "SERF_SELF_NAME": "a1"], stdin: Self.joinStdin)
+        let read = try Self.invocation(["SERF_EVENT": kind.name, "SERF_SELF_NAME": "a1"], stdin: Self.joinStdin)
         #expect(read.snapshot.rawValue == "a1")
         #expect(read.event == .member(kind, members: [try Self.member("a1", "127.0.0.2"), try Self.member("a2", "127.0.0.3")], ltime: nil))
-        #expect(String(decoding: read.body, as: UTF8.self) == #"{"type":"\#(kind.rawValue)","members":[{"name":"a1","addr":"127.0.0.2","port":7946},{"name":"a2","addr":"127.0.0.3","port":7946}]}"#)
+        #expect(String(decoding: read.body, as: UTF8.self) == #"{"type":"\#(kind.name)","members":[{"name":"a1","addr":"127.0.0.2","port":7946},{"name":"a2","addr":"127.0.0.3","port":7946}]}"#)
         #expect(try EventDecoder().decode(read.body, format: .single) == [read.event])
     }
 

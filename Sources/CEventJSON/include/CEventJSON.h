@@ -28,7 +28,8 @@ typedef struct cej_decoder cej_decoder;
 #define CEJ_FORMAT_SINGLE 0 ///< application/json: one object, or an array of objects.
 #define CEJ_FORMAT_NDJSON 1 ///< application/x-ndjson: one object per non-blank line.
 
-/// Event kinds, the first byte of every tape record.
+/// Event kinds, the first byte of every tape record: SnapshotEventKind's ordinals (a unit test of
+/// the service checks every case of it against cej_kind_of and cej_kind_name).
 #define CEJ_KIND_MEMBER_JOIN 0
 #define CEJ_KIND_MEMBER_LEAVE 1
 #define CEJ_KIND_MEMBER_FAILED 2
@@ -37,6 +38,7 @@ typedef struct cej_decoder cej_decoder;
 #define CEJ_KIND_USER 5
 #define CEJ_KIND_QUERY 6
 #define CEJ_KIND_CLOCK 7
+#define CEJ_KIND_COUNT 8
 
 /// Flags, the second byte of every tape record.
 #define CEJ_FLAG_HAS_LTIME 1
@@ -63,6 +65,12 @@ typedef struct cej_result {
     const char *CEJ_NULLABLE error_message;
     size_t error_length;
 } cej_result;
+
+/// The type name of an event kind (`member-join`), NUL-terminated, or NULL when kind is not one.
+const char *CEJ_NULLABLE cej_kind_name(int kind);
+
+/// The CEJ_KIND_* of a type name of length bytes, or -1 when it names no kind.
+int cej_kind_of(const char *name, size_t length);
 
 /// A new decoder, or NULL when memory is exhausted. Cheap: buffers are allocated on first use.
 cej_decoder *CEJ_NULLABLE cej_decoder_create(void);

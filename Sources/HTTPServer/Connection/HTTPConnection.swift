@@ -21,6 +21,8 @@ final class HTTPConnection: @unchecked Sendable {
     let queue: DispatchQueue
     /// Refused because of `maxConnections`: answers 503 and closes.
     let isRejected: Bool
+    /// `HTTPServerConfiguration.errorFormat`, for its responders.
+    let errorFormat: HTTPErrorFormat
 
     private let listener: HTTPListener
     private let handler: HTTPHandler
@@ -64,6 +66,7 @@ final class HTTPConnection: @unchecked Sendable {
         self.listener = listener
         self.handler = handler
         self.isRejected = rejected
+        self.errorFormat = configuration.errorFormat
         self.state = HTTPConnectionState(configuration: configuration, hooks: hooks, remoteAddress: remoteAddress,
                                          rejected: rejected)
         self.readBufferOwner = readBuffer

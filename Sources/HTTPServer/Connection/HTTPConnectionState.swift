@@ -186,7 +186,7 @@ struct HTTPConnectionState {
         case .start:
             if isRejected {
                 setIntake(.ended)
-                responses.append(.error(status: 503, "too many connections"), for: .server(receivedAt: openedAt))
+                responses.append(configuration.errorFormat(status: 503, "too many connections"), for: .server(receivedAt: openedAt))
             }
             step = .encode(rounds: 0)
 
@@ -308,7 +308,7 @@ struct HTTPConnectionState {
         case .readingHead, .readingBody:
             endIntake()
             parser = HTTPRequestParser(limits: configuration.parserLimits)
-            responses.append(.error(status: 408, "request timeout"), for: .server(receivedAt: now))
+            responses.append(configuration.errorFormat(status: 408, "request timeout"), for: .server(receivedAt: now))
             step = .encode(rounds: 0)
         case .waitingOnHandlers, .closed:
             return
@@ -443,7 +443,7 @@ struct HTTPConnectionState {
                 return .handle(request, slot: slot)
             case .error(let error):
                 setIntake(.ended)
-                responses.append(.error(status: error.status, error.message), for: .server(receivedAt: now))
+                responses.append(configuration.errorFormat(status: error.status, error.message), for: .server(receivedAt: now))
             }
         }
         return nil

@@ -35,19 +35,53 @@ public enum SnapshotError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// A stable label for the refused-events counter.
-    public var reason: String {
+    /// Why, without the details: the `reason` label of the refused-events counter.
+    public var reason: Reason {
         switch self {
-        case .queueFull: "queue_full"
-        case .leaving: "leaving"
-        case .closed: "closed"
-        case .invalidEvent: "invalid"
-        case .writeFailed: "write_failed"
-        case .compactionFailed: "compaction_failed"
-        case .unknownSnapshot: "unknown_snapshot"
-        case .conflict: "conflict"
-        case .tooManySnapshots: "too_many_snapshots"
+        case .queueFull: .queueFull
+        case .leaving: .leaving
+        case .closed: .closed
+        case .invalidEvent: .invalid
+        case .writeFailed: .writeFailed
+        case .compactionFailed: .compactionFailed
+        case .unknownSnapshot: .unknownSnapshot
+        case .conflict: .conflict
+        case .tooManySnapshots: .tooManySnapshots
         }
+    }
+
+    /// Every reason a request is refused or fails: the one list of them, which the metrics
+    /// iterate to make a `snapshotd_events_refused_total{reason=...}` counter each.
+    ///
+    /// The raw value is the case's ordinal, dense from 0 in declaration order, so that a table
+    /// can be an array indexed by reason.
+    public enum Reason: Int, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+        case queueFull
+        case leaving
+        case closed
+        case invalid
+        case writeFailed
+        case compactionFailed
+        case unknownSnapshot
+        case conflict
+        case tooManySnapshots
+
+        /// A stable label (`queue_full`): metrics label values depend on it.
+        public var label: String {
+            switch self {
+            case .queueFull: "queue_full"
+            case .leaving: "leaving"
+            case .closed: "closed"
+            case .invalid: "invalid"
+            case .writeFailed: "write_failed"
+            case .compactionFailed: "compaction_failed"
+            case .unknownSnapshot: "unknown_snapshot"
+            case .conflict: "conflict"
+            case .tooManySnapshots: "too_many_snapshots"
+            }
+        }
+
+        public var description: String { label }
     }
 }
 

@@ -15,11 +15,32 @@ public struct Member: Hashable, Sendable {
 }
 
 /// The member event types of Serf. Only join, leave and failed change the alive set;
-/// update and reap only trigger the clock check, as in Go serf.
-public enum MemberEventKind: String, Sendable, CaseIterable {
-    case join = "member-join"
-    case leave = "member-leave"
-    case failed = "member-failed"
-    case update = "member-update"
-    case reap = "member-reap"
+/// update and reap only trigger the clock check, as in Go serf. Their names are
+/// `SnapshotEventKind`'s.
+public enum MemberEventKind: Sendable, Hashable, CaseIterable {
+    case join
+    case leave
+    case failed
+    case update
+    case reap
+
+    /// The kind of event this is.
+    public var eventKind: SnapshotEventKind {
+        switch self {
+        case .join: .memberJoin
+        case .leave: .memberLeave
+        case .failed: .memberFailed
+        case .update: .memberUpdate
+        case .reap: .memberReap
+        }
+    }
+
+    /// Its name, `member-join` and so on.
+    public var name: String { eventKind.name }
+
+    /// The member event kind of a name (`member-join`), or nil for another name.
+    public init?(name: some StringProtocol) {
+        guard let kind = SnapshotEventKind(name: name)?.memberKind else { return nil }
+        self = kind
+    }
 }

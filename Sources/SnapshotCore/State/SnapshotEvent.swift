@@ -10,13 +10,14 @@ public enum SnapshotEvent: Sendable, Equatable {
     /// The agent's member clock: witnessed, then recorded as `clock: ltime` when it advances.
     case clock(ltime: UInt64)
 
-    /// A stable label for metrics and logs (`member-join`, `user`, `query`, `clock`).
-    public var typeName: String {
+    /// The kind of event: its name is the label for metrics and logs (`member-join`, `user`,
+    /// `query`, `clock`).
+    public var kind: SnapshotEventKind {
         switch self {
-        case .member(let kind, _, _): kind.rawValue
-        case .user: "user"
-        case .query: "query"
-        case .clock: "clock"
+        case .member(let kind, _, _): kind.eventKind
+        case .user: .user
+        case .query: .query
+        case .clock: .clock
         }
     }
 

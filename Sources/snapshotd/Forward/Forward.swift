@@ -57,7 +57,7 @@ struct Forward: ParsableCommand {
             headers.append(("Authorization", first.authorizationValue))
         }
         let path = "/v1/snapshots/\(invocation.snapshot.rawValue)/events"
-        let what = "\(invocation.event.typeName) to \(target.url(path))"
+        let what = "\(invocation.event.kind.name) to \(target.url(path))"
         let client = MinimalHTTPClient(target: target)
         let body = invocation.body
         var backoff = RetryBackoff()

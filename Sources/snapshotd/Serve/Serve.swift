@@ -151,6 +151,7 @@ struct Serve: ParsableCommand {
         http.idleTimeout = settings.idleTimeout
         http.maxBodyBytes = settings.maxBodyBytes
         http.maxHeaderBytes = settings.maxHeaderBytes
+        SnapshotAPI.configure(&http)
         let server = HTTPServer(configuration: http, hooks: hooks, handler: api.router.handler)
         let bound: (host: String, port: UInt16)
         do {
