@@ -16,10 +16,12 @@ static uint32_t crc32c_sse42(uint32_t crc, const unsigned char *p, size_t n) {
         n -= 8;
     }
     uint32_t c32 = (uint32_t)c;
-    while (n > 0) {
-        c32 = _mm_crc32_u8(c32, *p++);
-        n--;
-    }
+    /* The tail (n < 8) in at most three steps, not a loop over its bytes. */
+    uint32_t w32;
+    uint16_t w16;
+    if (n & 4) { memcpy(&w32, p, 4); c32 = _mm_crc32_u32(c32, w32); p += 4; }
+    if (n & 2) { memcpy(&w16, p, 2); c32 = _mm_crc32_u16(c32, w16); p += 2; }
+    if (n & 1) c32 = _mm_crc32_u8(c32, *p);
     return c32;
 }
 #endif

@@ -244,4 +244,49 @@ import Testing
         table.removeAll()
         #expect(table.aliveNodes().isEmpty)
     }
+
+    /// The table against a Dictionary on random workloads: growth, addresses that shrink and
+    /// grow (written over or moved), not-alive and alive again, a leave, and the longest names
+    /// and addresses it keeps (longer ones are refused, nothing changed).
+    @Test(arguments: [UInt64(1), 2, 3, 4])
+    func aliveTableMatchesADictionary(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var table = AliveTable()
+        var model: [String: String] = [:]
+        let names = (0..<Int.random(in: 50...3000, using: &rng)).map { i in
+            String(repeating: "n", count: Int.random(in: 0...20, using: &rng)) + "\(i)"
+        }
+        for step in 0..<40_000 {
+            let name = names[Int.random(in: 0..<names.count, using: &rng)]
+            let nameBytes = Array(name.utf8)
+            switch Int.random(in: 0..<100, using: &rng) {
+            case 0..<60:
+                let address = String(repeating: "1", count: Int.random(in: 0...30, using: &rng))
+                #expect(nameBytes.withUnsafeBytes { n in Array(address.utf8).withUnsafeBytes { table.setAlive(n, address: $0) } })
+                model[name] = address
+            case 60..<95:
+                #expect(nameBytes.withUnsafeBytes { table.setNotAlive($0) })
+                model[name] = nil
+            case 95..<98:
+                // Too long: refused, nothing changed; a not-alive of it changes nothing either.
+                let long = Array(String(repeating: "x", count: AliveTable.maxNameCount + 1).utf8)
+                let longAddress = Array(String(repeating: "1", count: AliveTable.maxAddressCount + 1).utf8)
+                #expect(!long.withUnsafeBytes { n in [UInt8]("a".utf8).withUnsafeBytes { table.setAlive(n, address: $0) } })
+                #expect(!nameBytes.withUnsafeBytes { n in longAddress.withUnsafeBytes { table.setAlive(n, address: $0) } })
+                #expect(long.withUnsafeBytes { table.setNotAlive($0) })
+                let longest = Array(String(repeating: "y", count: AliveTable.maxNameCount).utf8)
+                let longestAddress = Array(String(repeating: "2", count: AliveTable.maxAddressCount).utf8)
+                #expect(longest.withUnsafeBytes { n in longestAddress.withUnsafeBytes { table.setAlive(n, address: $0) } })
+                model[String(decoding: longest, as: UTF8.self)] = String(decoding: longestAddress, as: UTF8.self)
+            default:
+                if step % 7 == 0 {
+                    table.removeAll()
+                    model = [:]
+                }
+            }
+        }
+        let nodes = table.aliveNodes()
+        #expect(nodes.count == model.count)
+        for (name, address) in model { #expect(nodes[name] == address) }
+    }
 }

@@ -128,4 +128,24 @@ import TestSupport
         #expect(seen.map(\.2) == Self.records.map(\.1))
         #expect(report.damaged == [.init(offset: ends[2], length: 300)])
     }
+
+    /// The zero scans (64 bytes a test, then words, then bytes) against a byte scan: one
+    /// nonzero byte at every position of a buffer, every start and length.
+    @Test func zeroScansMatchAByteScan() {
+        for count in [0, 1, 7, 8, 63, 64, 65, 130, 200] {
+            var bytes = [UInt8](repeating: 0, count: count)
+            for position in -1..<count {
+                if position >= 0 { bytes[position] = 0x01 << UInt8(position % 8) }
+                bytes.withUnsafeBytes { raw in
+                    #expect(LogReader.isAllZeros(raw) == (position < 0))
+                    for start in [0, 1, 9, 24, 70] where start <= count {
+                        let expected = position >= start ? position + 1 : start
+                        #expect(LogSegmentDecoder.endOfNonZero(raw, notBefore: start) == expected,
+                                "count \(count), nonzero at \(position), start \(start)")
+                    }
+                }
+                if position >= 0 { bytes[position] = 0 }
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import Testing
 @testable import SnapshotCore
+import TestSupport
 
 /// The v2 format's promises: every flipped bit is detected, one damaged record costs only
 /// itself, and a file cut anywhere keeps every complete record.
@@ -57,6 +58,29 @@ import Testing
     @Test func crc32cMatchesTheStandardCheckValue() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.usesHardware)
+    }
+
+    /// The instruction's path (8-byte words, then a 4-, 2- and 1-byte tail) against the
+    /// polynomial bit by bit, at every length to 80 and every alignment to 8, and continued.
+    @Test func crc32cMatchesTheBitwiseDefinition() {
+        func bitwise(_ bytes: ArraySlice<UInt8>, _ start: UInt32 = 0) -> UInt32 {
+            var crc = ~start
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = (crc >> 1) ^ (0x82F6_3B78 & (0 &- (crc & 1))) }
+            }
+            return ~crc
+        }
+        var rng = SplitMix64(seed: 32)
+        let bytes = (0..<96).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        for offset in 0..<8 {
+            for length in 0...80 {
+                let slice = bytes[offset..<(offset + length)]
+                #expect(slice.withUnsafeBytes { CRC32C.checksum($0) } == bitwise(slice), "offset \(offset), length \(length)")
+                let first = bitwise(slice.prefix(length / 3))
+                #expect(slice.dropFirst(length / 3).withUnsafeBytes { CRC32C.checksum($0, continuing: first) } == bitwise(slice))
+            }
+        }
     }
 
     @Test func roundTripsInAnyChunking() {

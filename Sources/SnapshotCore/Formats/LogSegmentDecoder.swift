@@ -139,6 +139,13 @@ public struct LogSegmentDecoder {
     /// The offset after the last non-zero byte at or after `start` (`start` when there is none).
     static func endOfNonZero(_ bytes: UnsafeRawBufferPointer, notBefore start: Int) -> Int {
         var end = bytes.count
+        // 64 bytes a test, then a word, then a byte.
+        while end - 64 >= start {
+            var any: UInt64 = 0
+            for word in 1...8 { any |= bytes.loadUnaligned(fromByteOffset: end - word * 8, as: UInt64.self) }
+            if any != 0 { break }
+            end -= 64
+        }
         while end - 8 >= start && bytes.loadUnaligned(fromByteOffset: end - 8, as: UInt64.self) == 0 { end -= 8 }
         while end > start && bytes[end - 1] == 0 { end -= 1 }
         return end

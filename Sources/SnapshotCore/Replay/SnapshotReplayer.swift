@@ -22,14 +22,21 @@ public struct SnapshotReplayer {
     /// more records (a v2 file whose header was wiped). A non-empty file in which neither format
     /// finds anything valid is refused with `.notASnapshot`.
     public func replay(fd: Int32, path: String) throws(SnapshotFileError) -> (SnapshotState, ReplayReport) {
+        var (builder, report) = try replayBuilder(fd: fd, path: path)
+        return (builder.finishState(), report)
+    }
+
+    /// As `replay(fd:path:)`, the state left in its builder (not yet made Strings and a tree),
+    /// so that the log's records can go on onto it.
+    func replayBuilder(fd: Int32, path: String) throws(SnapshotFileError) -> (StateBuilder, ReplayReport) {
         let size: Int64
-        var (state, report): (SnapshotState, ReplayReport)
+        var (builder, report): (StateBuilder, ReplayReport)
         do throws(FileIOError) {
             size = try io.size(fd, path: path)
-            (state, report) = try replay(fd: fd, path: path, size: size, as: nil)
+            (builder, report) = try replay(fd: fd, path: path, size: size, as: nil)
             if report.format == .v1 && !report.skipped.isEmpty {
-                let (v2State, v2Report) = try replay(fd: fd, path: path, size: size, as: .v2)
-                if v2Report.records > report.records { (state, report) = (v2State, v2Report) }
+                let (v2Builder, v2Report) = try replay(fd: fd, path: path, size: size, as: .v2)
+                if v2Report.records > report.records { (builder, report) = (v2Builder, v2Report) }
             }
         } catch {
             throw .io(error)
@@ -38,7 +45,7 @@ public struct SnapshotReplayer {
             let interrupted = try isInterruptedCreation(fd: fd, path: path, size: size)
             if !interrupted { throw .notASnapshot(path: path, bytes: size) }
         }
-        return (state, report)
+        return (builder, report)
     }
 
     /// Whether a file with nothing valid in it is what a power loss during the creation of a
@@ -62,7 +69,7 @@ public struct SnapshotReplayer {
     }
 
     /// One pass over the file, in the format its first bytes name or in `format`.
-    private func replay(fd: Int32, path: String, size: Int64, as format: SnapshotFormat?) throws(FileIOError) -> (SnapshotState, ReplayReport) {
+    private func replay(fd: Int32, path: String, size: Int64, as format: SnapshotFormat?) throws(FileIOError) -> (StateBuilder, ReplayReport) {
         try io.seek(fd, to: 0, path: path)
         var replay = Replay(rejoinAfterLeave: rejoinAfterLeave, format: format)
         if useMapping, let mapped = io.map(fd, size: Int(size)) {
@@ -79,10 +86,10 @@ public struct SnapshotReplayer {
                 replay.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             }
         }
-        var (state, report) = replay.finish()
+        var (builder, report) = replay.finish()
         report.format = replay.format ?? defaultFormat
         report.tornTailBytes = size - report.validLength
-        return (state, report)
+        return (builder, report)
     }
 
     /// Replays a whole snapshot file held in memory (an import's body), as `replay(fd:path:)`
@@ -91,7 +98,8 @@ public struct SnapshotReplayer {
         func pass(_ format: SnapshotFormat?) -> (SnapshotState, ReplayReport) {
             var replay = Replay(rejoinAfterLeave: rejoinAfterLeave, format: format)
             bytes.withUnsafeBytes { replay.feed($0) }
-            var (state, report) = replay.finish()
+            var (builder, report) = replay.finish()
+            let state = builder.finishState()
             report.format = replay.format ?? defaultFormat
             report.tornTailBytes = Int64(bytes.count) - report.validLength
             return (state, report)
@@ -107,10 +115,16 @@ public struct SnapshotReplayer {
 
     /// Opens `path` read-only and replays it (for the offline tools).
     public func replay(path: String) throws(SnapshotFileError) -> (SnapshotState, ReplayReport) {
+        var (builder, report) = try replayBuilder(path: path)
+        return (builder.finishState(), report)
+    }
+
+    /// As `replay(path:)`, the state left in its builder.
+    func replayBuilder(path: String) throws(SnapshotFileError) -> (StateBuilder, ReplayReport) {
         let fd: Int32
         do { fd = try io.openReadOnly(path) } catch { throw .io(error) }
         defer { io.close(fd) }
-        return try replay(fd: fd, path: path)
+        return try replayBuilder(fd: fd, path: path)
     }
 }
 
@@ -143,13 +157,14 @@ private struct Replay {
         v2?.feed(chunk, into: &builder)
     }
 
-    /// Ends the input: the state, and the report with the valid length, creation time and log position.
-    mutating func finish() -> (SnapshotState, ReplayReport) {
+    /// Ends the input: the builder holding the state, and the report with the valid length,
+    /// creation time and log position.
+    mutating func finish() -> (StateBuilder, ReplayReport) {
         let validLength = v1?.finish(into: &builder) ?? v2?.finish(into: &builder) ?? 0
-        var (state, report) = builder.finish()
+        var report = builder.countedReport
         report.validLength = validLength
         report.createdAt = v2?.createdAt
         report.logPosition = v1?.logPosition ?? v2?.logPosition
-        return (state, report)
+        return (builder, report)
     }
 }

@@ -64,11 +64,24 @@ struct StateBuilder: ReplayVisitor {
 
     /// The state replayed, and the report with its counts (the caller adds what the decoder knows).
     mutating func finish() -> (SnapshotState, ReplayReport) {
-        if !usesStrings { moveTableToState() }
+        (finishState(), countedReport)
+    }
+
+    /// The report so far with its counts by kind; the state stays in the builder, which can
+    /// go on (recovery replays the log onto the checkpoint's builder: its alive table is made
+    /// Strings and a tree once, at the end, not once for the file and again for the log).
+    var countedReport: ReplayReport {
+        var report = report
         for index in counts.indices where counts[index] > 0 {
             report.recordsByKind[SnapshotRecord.kinds[index]] = counts[index]
         }
-        return (state, report)
+        return report
+    }
+
+    /// The state replayed. Records may follow (they go on through Strings).
+    mutating func finishState() -> SnapshotState {
+        if !usesStrings { moveTableToState() }
+        return state
     }
 
     private mutating func moveTableToState() {

@@ -12,73 +12,92 @@ import HashTreeCollections
 /// (Strings compare by canonical equivalence, and "K" equals the Kelvin sign U+212A), so any
 /// other name is refused and replay goes on with Strings.
 struct AliveTable {
-    private struct Entry {
-        var hash: UInt64
-        var nameStart: Int
-        var nameCount: Int
-        var addressStart: Int
-        var addressCount: Int
+    /// One slot of the open-addressing table, 16 bytes, holding its entry itself: a lookup
+    /// reads the slot, then the name's bytes (and the address beside them) in the arena, two
+    /// dependent loads (a separate entry array made it three; recovery's profile was those loads).
+    private struct Slot {
+        /// The low 32 bits of the name's hash with the lowest bit set; 0: an empty slot.
+        var tag: UInt32
+        var nameStart: UInt32
+        var addressStart: UInt32
+        /// The name's length, and `aliveBit` while alive (a not-alive name keeps its slot: it
+        /// is likely to come back).
+        var nameCountAndAlive: UInt16
+        var addressCount: UInt8
         /// Arena bytes reserved for the address: a new one no longer than this is written over it.
-        var addressCapacity: Int
-        /// False after a not-alive: the entry stays (its name is likely to come back).
-        var alive: Bool
+        var addressCapacity: UInt8
+
+        static let aliveBit: UInt16 = 0x8000
+        var nameCount: Int { Int(nameCountAndAlive & ~Self.aliveBit) }
+        var alive: Bool { nameCountAndAlive & Self.aliveBit != 0 }
     }
 
-    /// Names and addresses.
+    /// The longest name and address the table keeps; longer ones are refused (replay goes on with Strings).
+    static let maxNameCount = Int(Slot.aliveBit) - 1
+    static let maxAddressCount = Int(UInt8.max)
+
+    /// Names and addresses (a name's address follows it, until it outgrows its place).
     private var arena: [UInt8] = []
-    private var entries: [Entry] = []
-    /// 0 when empty, else the low 32 bits of the name's hash above the entry's index + 1.
-    private var slots: [UInt64]
+    private var slots: [Slot]
+    /// Occupied slots (names ever set since the last `removeAll`).
+    private(set) var count = 0
     /// log2 of `slots.count`: the slot of a hash is its top `bits` bits.
     private var bits: Int
     /// Per table, so that names cannot be chosen to collide.
     private let seed: UInt64
 
     private static let initialBits = 6
+    private static let empty = Slot(tag: 0, nameStart: 0, addressStart: 0, nameCountAndAlive: 0, addressCount: 0, addressCapacity: 0)
 
     init() {
         seed = UInt64.random(in: .min ... .max)
         bits = Self.initialBits
-        slots = [UInt64](repeating: 0, count: 1 << Self.initialBits)
+        slots = [Slot](repeating: Self.empty, count: 1 << Self.initialBits)
     }
 
-    /// `name` is alive at `address`. False (and nothing changed) when the name is not ASCII.
+    /// `name` is alive at `address`. False (and nothing changed) when the name is not ASCII, or
+    /// the name or address longer than the table keeps.
     mutating func setAlive(_ name: UnsafeRawBufferPointer, address: UnsafeRawBufferPointer) -> Bool {
-        guard let hash = hash(name) else { return false }
-        if let index = find(name, hash) {
+        guard name.count <= Self.maxNameCount, address.count <= Self.maxAddressCount, let hash = hash(name) else { return false }
+        let found = find(name, hash)
+        if found.found {
             // Most records repeat what the table holds: write (and pay the array's uniqueness
             // check) only for a change.
-            if !entries[index].alive { entries[index].alive = true }
-            updateAddress(of: index, address)
+            let slot = slots[found.index]
+            if !slot.alive { slots[found.index].nameCountAndAlive |= Slot.aliveBit }
+            updateAddress(of: found.index, slot, address)
             return true
         }
-        guard entries.count < Int(UInt32.max) else { return false }
-        insert(name, address, hash)
+        guard arena.count + name.count + address.count <= Int(UInt32.max) else { return false }
+        insert(name, address, hash, at: found.index)
         return true
     }
 
     /// `name` is not alive. False (and nothing changed) when the name is not ASCII.
     mutating func setNotAlive(_ name: UnsafeRawBufferPointer) -> Bool {
+        // A name longer than the table keeps is not in it.
         guard let hash = hash(name) else { return false }
-        if let index = find(name, hash), entries[index].alive { entries[index].alive = false }
+        guard name.count <= Self.maxNameCount else { return true }
+        let found = find(name, hash)
+        if found.found, slots[found.index].alive { slots[found.index].nameCountAndAlive &= ~Slot.aliveBit }
         return true
     }
 
     /// Empties the table (a leave), giving back its slots.
     mutating func removeAll() {
         arena.removeAll(keepingCapacity: true)
-        entries.removeAll(keepingCapacity: true)
+        count = 0
         bits = Self.initialBits
-        slots = [UInt64](repeating: 0, count: 1 << Self.initialBits)
+        slots = [Slot](repeating: Self.empty, count: 1 << Self.initialBits)
     }
 
     /// The nodes alive, as Strings.
     func aliveNodes() -> TreeDictionary<String, String> {
         var nodes: TreeDictionary<String, String> = [:]
         arena.withUnsafeBytes { raw in
-            for entry in entries where entry.alive {
-                let name = UnsafeRawBufferPointer(rebasing: raw[entry.nameStart..<(entry.nameStart + entry.nameCount)])
-                let address = UnsafeRawBufferPointer(rebasing: raw[entry.addressStart..<(entry.addressStart + entry.addressCount)])
+            for slot in slots where slot.tag != 0 && slot.alive {
+                let name = UnsafeRawBufferPointer(rebasing: raw[Int(slot.nameStart)..<(Int(slot.nameStart) + slot.nameCount)])
+                let address = UnsafeRawBufferPointer(rebasing: raw[Int(slot.addressStart)..<(Int(slot.addressStart) + Int(slot.addressCount))])
                 nodes[String(decoding: name, as: UTF8.self)] = String(decoding: address, as: UTF8.self)
             }
         }
@@ -139,75 +158,94 @@ struct AliveTable {
         return true
     }
 
-    private func slot(of hash: UInt64) -> Int {
-        Int(truncatingIfNeeded: hash >> UInt64(64 - bits))
+    @inline(__always)
+    private static func tag(_ hash: UInt64) -> UInt32 {
+        UInt32(truncatingIfNeeded: hash) | 1
     }
 
+    /// The slot holding `name` (found), or the empty slot where it goes.
     @inline(__always)
-    private func find(_ name: UnsafeRawBufferPointer, _ hash: UInt64) -> Int? {
-        let tag = hash & 0xFFFF_FFFF
-        let mask = slots.count - 1
-        var s = slot(of: hash)
-        while true {
-            let value = slots[s]
-            if value == 0 { return nil }
-            if value >> 32 == tag {
-                let index = Int(truncatingIfNeeded: value & 0xFFFF_FFFF) - 1
-                let entry = entries[index]
-                if entry.nameCount == name.count && equal(name, atArena: entry.nameStart) { return index }
+    private func find(_ name: UnsafeRawBufferPointer, _ hash: UInt64) -> (index: Int, found: Bool) {
+        let tag = Self.tag(hash)
+        return slots.withUnsafeBufferPointer { slots in
+            arena.withUnsafeBytes { arena in
+                let mask = slots.count - 1
+                var s = Int(truncatingIfNeeded: hash >> UInt64(64 - bits))
+                while true {
+                    let slot = slots[s]
+                    if slot.tag == 0 { return (s, false) }
+                    if slot.tag == tag && slot.nameCount == name.count
+                        && Self.equal(name, in: arena, at: Int(slot.nameStart)) {
+                        return (s, true)
+                    }
+                    s = (s + 1) & mask
+                }
             }
-            s = (s + 1) & mask
         }
     }
 
+    /// Whether `bytes` are at `start` in `arena` (which holds them all: the caller's slot says so).
     @inline(__always)
-    private func equal(_ bytes: UnsafeRawBufferPointer, atArena start: Int) -> Bool {
+    private static func equal(_ bytes: UnsafeRawBufferPointer, in arena: UnsafeRawBufferPointer, at start: Int) -> Bool {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return true }  // both empty
-        return arena.withUnsafeBytes { raw in
-            guard let arenaBase = raw.baseAddress else { return false }
-            return Self.equal(arenaBase + start, base, count: bytes.count)
-        }
+        guard let arenaBase = arena.baseAddress, start + bytes.count <= arena.count else { return false }
+        return equal(arenaBase + start, base, count: bytes.count)
     }
 
     @inline(__always)
-    private mutating func updateAddress(of index: Int, _ address: UnsafeRawBufferPointer) {
-        let entry = entries[index]
-        if entry.addressCount == address.count && equal(address, atArena: entry.addressStart) { return }
-        if address.count <= entry.addressCapacity {
+    private mutating func updateAddress(of index: Int, _ slot: Slot, _ address: UnsafeRawBufferPointer) {
+        let start = Int(slot.addressStart)
+        if Int(slot.addressCount) == address.count && arena.withUnsafeBytes({ Self.equal(address, in: $0, at: start) }) { return }
+        if address.count <= Int(slot.addressCapacity) {
             arena.withUnsafeMutableBytes { raw in
-                UnsafeMutableRawBufferPointer(rebasing: raw[entry.addressStart..<(entry.addressStart + address.count)]).copyMemory(from: address)
+                UnsafeMutableRawBufferPointer(rebasing: raw[start..<(start + address.count)]).copyMemory(from: address)
             }
         } else {
-            entries[index].addressStart = arena.count
-            entries[index].addressCapacity = address.count
+            slots[index].addressStart = UInt32(arena.count)
+            slots[index].addressCapacity = UInt8(address.count)
             arena.append(contentsOf: address)
         }
-        entries[index].addressCount = address.count
+        slots[index].addressCount = UInt8(address.count)
     }
 
-    private mutating func insert(_ name: UnsafeRawBufferPointer, _ address: UnsafeRawBufferPointer, _ hash: UInt64) {
-        if (entries.count + 1) * 2 > slots.count { grow() }
+    private mutating func insert(_ name: UnsafeRawBufferPointer, _ address: UnsafeRawBufferPointer, _ hash: UInt64, at index: Int) {
         let nameStart = arena.count
         arena.append(contentsOf: name)
         let addressStart = arena.count
         arena.append(contentsOf: address)
-        entries.append(Entry(hash: hash, nameStart: nameStart, nameCount: name.count, addressStart: addressStart,
-                             addressCount: address.count, addressCapacity: address.count, alive: true))
-        place(entries.count - 1, hash)
+        let slot = Slot(tag: Self.tag(hash), nameStart: UInt32(nameStart), addressStart: UInt32(addressStart),
+                        nameCountAndAlive: UInt16(name.count) | Slot.aliveBit,
+                        addressCount: UInt8(address.count), addressCapacity: UInt8(address.count))
+        count += 1
+        if count * 2 > slots.count {
+            grow(adding: slot, hash)
+        } else {
+            slots[index] = slot
+        }
     }
 
-    /// Puts entry `index` in the first free slot from its hash's.
-    private mutating func place(_ index: Int, _ hash: UInt64) {
-        let mask = slots.count - 1
-        var s = slot(of: hash)
-        while slots[s] != 0 { s = (s + 1) & mask }
-        slots[s] = (hash & 0xFFFF_FFFF) << 32 | UInt64(index + 1)
-    }
-
-    private mutating func grow() {
+    /// Doubles the slots, placing every entry again (its hash made again from its name's bytes)
+    /// and `new` (of `newHash`).
+    private mutating func grow(adding new: Slot, _ newHash: UInt64) {
+        let old = slots
         bits += 1
-        slots = [UInt64](repeating: 0, count: 1 << bits)
-        for index in entries.indices { place(index, entries[index].hash) }
+        slots = [Slot](repeating: Self.empty, count: 1 << bits)
+        place(new, newHash)
+        arena.withUnsafeBytes { raw in
+            for slot in old where slot.tag != 0 {
+                let name = UnsafeRawBufferPointer(rebasing: raw[Int(slot.nameStart)..<(Int(slot.nameStart) + slot.nameCount)])
+                // ASCII already: the hash is there.
+                place(slot, hash(name) ?? 0)
+            }
+        }
+    }
+
+    /// Puts `slot` in the first free slot from its hash's.
+    private mutating func place(_ slot: Slot, _ hash: UInt64) {
+        let mask = slots.count - 1
+        var s = Int(truncatingIfNeeded: hash >> UInt64(64 - bits))
+        while slots[s].tag != 0 { s = (s + 1) & mask }
+        slots[s] = slot
     }
 }
 

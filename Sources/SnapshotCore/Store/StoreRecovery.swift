@@ -18,9 +18,11 @@ struct StoreRecovery {
         var id: UInt32
         var name: SnapshotName
         var options: SnapshotOptions
-        var initial: SnapshotState
-        /// Started at its first record past its file's position.
-        var builder: StateBuilder?
+        /// The state recovered: set once the log is read (`builder` holds it until then).
+        var initial = SnapshotState()
+        /// The file's state, then the log's records past its position replayed onto it: the
+        /// alive set is made Strings and a tree once, when the log is read.
+        var builder: StateBuilder
         var filePosition: UInt64
         var fileBytes: Int64
         var report: ReplayReport
@@ -40,7 +42,7 @@ struct StoreRecovery {
     func open() throws -> Recovered {
         var report = StoreReport()
         let fileDefaults = SnapshotOptions(format: configuration.format, rejoinAfterLeave: configuration.rejoinAfterLeave)
-        let (state, defaultReport, size) = try openCheckpoint(layout.defaultPath, damagedBase: layout.defaultPath,
+        let (builder, defaultReport, size) = try openCheckpoint(layout.defaultPath, damagedBase: layout.defaultPath,
                                                               options: fileDefaults, createsEmpty: true)
         report.defaultReplay = defaultReport
         if repairs {
@@ -53,7 +55,7 @@ struct StoreRecovery {
         var snapshots: [Recovering] = [Recovering(
             id: SnapshotWriter.defaultID, name: .default,
             options: SnapshotOptions(format: defaultReport.format, rejoinAfterLeave: configuration.rejoinAfterLeave),
-            initial: state, filePosition: defaultReport.logPosition ?? 0, fileBytes: size, report: defaultReport)]
+            builder: builder, filePosition: defaultReport.logPosition ?? 0, fileBytes: size, report: defaultReport)]
         var covered = defaultReport.logPosition ?? 0
 
         let hasNamed = io.exists(layout.snapshotsDirectory)
@@ -100,12 +102,8 @@ struct StoreRecovery {
             }
             guard lastIndex >= 0 else { orphans += 1; return }
             guard at >= snapshots[lastIndex].filePosition else { return }
-            if snapshots[lastIndex].builder == nil {
-                snapshots[lastIndex].builder = StateBuilder(rejoinAfterLeave: snapshots[lastIndex].options.rejoinAfterLeave,
-                                                            startingFrom: snapshots[lastIndex].initial)
-                snapshots[lastIndex].firstReplayed = at
-            }
-            snapshots[lastIndex].builder?.record(record, offset: Int64(at))
+            if snapshots[lastIndex].firstReplayed == nil { snapshots[lastIndex].firstReplayed = at }
+            snapshots[lastIndex].builder.record(record, offset: Int64(at))
             snapshots[lastIndex].replayed += 1
         }, catalog: { at, change in
             if case .reset(let id) = change {
@@ -125,7 +123,7 @@ struct StoreRecovery {
             }
             catalog.apply(change, at: at)
             if let replacedID, let i = index.removeValue(forKey: replacedID) {
-                snapshots[i].builder = nil
+                snapshots[i].builder = StateBuilder(rejoinAfterLeave: snapshots[i].options.rejoinAfterLeave)
                 snapshots[i].replayed = 0
                 snapshots[i].id = .max  // dropped below
             }
@@ -148,10 +146,8 @@ struct StoreRecovery {
         report.orphanRecords = orphans
         snapshots.removeAll { $0.id == .max }
         for i in snapshots.indices {
-            if var builder = snapshots[i].builder {
-                snapshots[i].initial = builder.finish().0
-                snapshots[i].builder = nil
-            }
+            snapshots[i].initial = snapshots[i].builder.finishState()
+            snapshots[i].builder = StateBuilder(rejoinAfterLeave: snapshots[i].options.rejoinAfterLeave)  // its memory back
         }
         report.log = logReport
         if hasNamed { try sortFiles(catalog: catalog, report: &report) }
@@ -172,24 +168,25 @@ struct StoreRecovery {
     /// snapshot's (an earlier one of the same name): it is copied aside, and the snapshot starts empty.
     private func openNamed(_ entry: Catalog.Entry, report: inout StoreReport) throws -> Recovering {
         let path = layout.path(of: entry.name)
-        var state = SnapshotState(), fileReport = ReplayReport(), size: Int64 = 0
+        var builder = StateBuilder(rejoinAfterLeave: entry.options.rejoinAfterLeave)
+        var fileReport = ReplayReport(), size: Int64 = 0
         fileReport.format = entry.options.format
         if io.exists(path) {
-            (state, fileReport, size) = try openCheckpoint(path, damagedBase: layout.damagedCopyBase(of: entry.name),
+            (builder, fileReport, size) = try openCheckpoint(path, damagedBase: layout.damagedCopyBase(of: entry.name),
                                                            options: entry.options, createsEmpty: false)
             if (fileReport.logPosition ?? 0) < entry.createdAt {
                 if repairs {
                     report.preservedCopies.append(try DamagedCopy.preserve(path, as: layout.damagedCopyBase(of: entry.name), io: io))
                 }
                 report.staleFiles.append(path)
-                state = SnapshotState()
+                builder = StateBuilder(rejoinAfterLeave: entry.options.rejoinAfterLeave)
                 fileReport = ReplayReport()
                 fileReport.format = entry.options.format
                 size = 0
             }
             if fileReport.isDamaged || fileReport.preservedCopy != nil { report.damagedSnapshots.append(entry.name) }
         }
-        return Recovering(id: entry.id, name: entry.name, options: entry.options, initial: state,
+        return Recovering(id: entry.id, name: entry.name, options: entry.options, builder: builder,
                           filePosition: fileReport.logPosition ?? 0, fileBytes: size, report: fileReport)
     }
 
@@ -216,27 +213,28 @@ struct StoreRecovery {
     /// Replays a snapshot file, repairing what the data-safety rules allow: a provable torn
     /// tail is cut; a damaged file is kept as a copy and rewritten from what was recovered; a
     /// new or interrupted one gets an empty checkpoint (`createsEmpty`: the snapshot `default`,
-    /// whose file is there from the start). Returns the state, the report and the size.
+    /// whose file is there from the start). Returns the state (in the builder the log's records
+    /// go on onto), the report and the size.
     func openCheckpoint(_ path: String, damagedBase: String, options: SnapshotOptions,
-                        createsEmpty: Bool) throws -> (SnapshotState, ReplayReport, Int64) {
+                        createsEmpty: Bool) throws -> (StateBuilder, ReplayReport, Int64) {
         guard repairs else {
             // As it is: a missing file is an empty snapshot.
             guard io.exists(path) else {
                 var report = ReplayReport()
                 report.format = options.format
-                return (SnapshotState(), report, 0)
+                return (StateBuilder(rejoinAfterLeave: options.rejoinAfterLeave), report, 0)
             }
-            let (state, report) = try SnapshotReplayer(io: io, rejoinAfterLeave: options.rejoinAfterLeave,
-                                                       defaultFormat: options.format).replay(path: path)
-            return (state, report, report.validLength + report.tornTailBytes)
+            let (builder, report) = try SnapshotReplayer(io: io, rejoinAfterLeave: options.rejoinAfterLeave,
+                                                         defaultFormat: options.format).replayBuilder(path: path)
+            return (builder, report, report.validLength + report.tornTailBytes)
         }
         try io.remove(path + ".compact")  // left by a compaction of an earlier version
         if createsEmpty { try io.remove(path + ".checkpoint") }
         let fd = try io.open(path, create: true, truncate: false)
         defer { io.close(fd) }
-        var (state, report) = try SnapshotReplayer(
+        var (builder, report) = try SnapshotReplayer(
             io: io, rejoinAfterLeave: options.rejoinAfterLeave, defaultFormat: options.format
-        ).replay(fd: fd, path: path)
+        ).replayBuilder(fd: fd, path: path)
         let fileSize = report.validLength + report.tornTailBytes
         if report.records == 0 && report.ignored == 0 && report.createdAt == nil
             && fileSize <= Int64(V2Format.headerSize) {
@@ -250,7 +248,7 @@ struct StoreRecovery {
             report.validLength = 0
             report.tornTailBytes = fileSize
             report.format = options.format
-            state = SnapshotState()
+            builder = StateBuilder(rejoinAfterLeave: options.rejoinAfterLeave)
         }
         var size = report.validLength
         // A named snapshot's temporary file starts with a dot, as everything the store writes
@@ -260,6 +258,8 @@ struct StoreRecovery {
             report.preservedCopy = try DamagedCopy.preserve(path, as: damagedBase, io: io)
             // Where the position itself was lost, 0: the log is replayed whole, which gives the same
             // state (its records are in order, and the last record wins).
+            let state = builder.finishState()
+            builder = StateBuilder(rejoinAfterLeave: options.rejoinAfterLeave, startingFrom: state)
             size = try SnapshotFileWriter.replace(path, with: state, format: report.format, io: io,
                                                   logPosition: report.logPosition ?? 0, temporaryPath: temporary)
         } else if report.tornTailBytes > 0 && size > 0 {
@@ -268,10 +268,12 @@ struct StoreRecovery {
         }
         if size == 0 && (createsEmpty || fileSize > 0) {
             // A new snapshot: an empty checkpoint, so that the file is there from the start.
+            let state = builder.finishState()
+            builder = StateBuilder(rejoinAfterLeave: options.rejoinAfterLeave, startingFrom: state)
             size = try SnapshotFileWriter.replace(path, with: state, format: report.format, io: io,
                                                   logPosition: report.logPosition ?? 0, temporaryPath: temporary)
         }
-        return (state, report, size)
+        return (builder, report, size)
     }
 
     /// The whole of a small file.
