@@ -28,22 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include "timing.h"
 
-static int compare(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(const uint64_t *t, int count, double p) {
-    size_t i = (size_t)(p / 100.0 * count);
-    if (i >= (size_t)count) i = (size_t)count - 1;
-    return (double)t[i] / 1000.0;
-}
 
 static int sync_dir(const char *dir) {
     int d = open(dir, O_RDONLY | O_DIRECTORY);
@@ -110,11 +96,11 @@ int main(int argc, char **argv) {
     }
     close(fd);
     unlink(path);
-    qsort(t, (size_t)count, sizeof(uint64_t), compare);
-    qsort(s, (size_t)count, sizeof(uint64_t), compare);
+    qsort(t, (size_t)count, sizeof(uint64_t), compare_u64);
+    qsort(s, (size_t)count, sizeof(uint64_t), compare_u64);
     printf("{\"count\":%d,\"bytes\":%d,\"mode\":\"%s\",\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
            "\"sync_p50_us\":%.1f,\"sync_p90_us\":%.1f,\"sync_p99_us\":%.1f,\"sync_max_us\":%.1f}\n",
-           count, bytes, mode, pct(t, count, 50), pct(t, count, 90), pct(t, count, 99), (double)t[count - 1] / 1000.0,
-           pct(s, count, 50), pct(s, count, 90), pct(s, count, 99), (double)s[count - 1] / 1000.0);
+           count, bytes, mode, percentile_us(t, count, 50), percentile_us(t, count, 90), percentile_us(t, count, 99), (double)t[count - 1] / 1000.0,
+           percentile_us(s, count, 50), percentile_us(s, count, 90), percentile_us(s, count, 99), (double)s[count - 1] / 1000.0);
     return 0;
 }

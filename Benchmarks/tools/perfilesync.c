@@ -21,16 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include "timing.h"
 
-static int compare(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void die(const char *what) {
     perror(what);
@@ -52,11 +44,6 @@ static void *sync_files(void *arg) {
         if (fdatasync(job->fds[i]) != 0) die("fdatasync");
     }
     return NULL;
-}
-
-static double pct(uint64_t *sorted, int n, double p) {
-    int i = (int)(p / 100.0 * (n - 1) + 0.5);
-    return sorted[i] / 1000.0;
 }
 
 int main(int argc, char **argv) {
@@ -123,16 +110,16 @@ int main(int argc, char **argv) {
         spread_total += spread[b];
         one_total += one[b];
     }
-    qsort(spread, (size_t)batches, sizeof *spread, compare);
-    qsort(one, (size_t)batches, sizeof *one, compare);
+    qsort(spread, (size_t)batches, sizeof *spread, compare_u64);
+    qsort(one, (size_t)batches, sizeof *one, compare_u64);
     double events = (double)batch * batches;
     printf("{\"files\":%d,\"batch\":%d,\"batches\":%d,\"threads\":%d,\"bytes\":%zu,"
            "\"per_file_events_per_second\":%.1f,\"one_log_events_per_second\":%.1f,"
            "\"per_file_batch_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f},"
            "\"one_log_batch_us\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f}}\n",
            files, batch, batches, threads, bytes, events / (spread_total / 1e9), events / (one_total / 1e9),
-           pct(spread, batches, 50), pct(spread, batches, 99), spread[batches - 1] / 1000.0,
-           pct(one, batches, 50), pct(one, batches, 99), one[batches - 1] / 1000.0);
+           percentile_us(spread, batches, 50), percentile_us(spread, batches, 99), spread[batches - 1] / 1000.0,
+           percentile_us(one, batches, 50), percentile_us(one, batches, 99), one[batches - 1] / 1000.0);
     for (int i = 0; i < files; i++) {
         close(fds[i]);
         snprintf(path, sizeof path, "%s/perfile-%05d", dir, i);
