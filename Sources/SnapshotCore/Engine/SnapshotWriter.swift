@@ -157,12 +157,15 @@ final class SnapshotWriter: @unchecked Sendable {
     }
 
     private func process(_ items: Deque<WorkItem>) {
+        // A local, not the property, for the appends: no exclusivity check and copy per item.
+        var batch = Self.takeBuffer(&batchBuffer)
+        defer { batchBuffer = batch }
         for item in items {
             if case .events(let submission) = item {
-                batchBuffer.append(submission)
+                batch.append(submission)
                 continue
             }
-            commitBatch()
+            commit(&batch)
             switch item {
             case .events: break
             case .leave(let id, let completion): leave(id, completion)
@@ -186,14 +189,14 @@ final class SnapshotWriter: @unchecked Sendable {
             case .replace(let id, let state, let replacing, let completion): replace(id, with: state, replacing: replacing, completion)
             }
         }
-        commitBatch()
+        commit(&batch)
     }
 
-    /// Commits the submissions gathered in `batchBuffer`, if any, and empties it.
-    private func commitBatch() {
-        guard !batchBuffer.isEmpty else { return }
-        commitFairly(batchBuffer)
-        batchBuffer.removeAll(keepingCapacity: true)
+    /// Commits the submissions gathered in `batch`, if any, and empties it (its capacity kept).
+    private func commit(_ batch: inout [Submission]) {
+        guard !batch.isEmpty else { return }
+        commitFairly(batch)
+        batch.removeAll(keepingCapacity: true)
     }
 
     /// Commits what submitters queued. All of one snapshot: one unit (one write, one sync). Of
