@@ -35,7 +35,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "HTTPServer", swiftSettings: strict),
+        // Linux's epoll, which the Glibc module does not export: HTTPServer's connection pools.
+        .systemLibrary(name: "CEpoll"),
+        .target(name: "HTTPServer", dependencies: ["CEpoll"], swiftSettings: strict),
         .target(
             name: "SnapshotService",
             dependencies: [

@@ -18,16 +18,17 @@ final class HTTPListener: @unchecked Sendable {
     private let hooks: HTTPServerHooks
     private let handler: HTTPHandler
 
-    /// Connection queues: a small fixed pool of serial queues, one per CPU, and each
-    /// connection is pinned to one of them (round robin). A connection's state is confined to
-    /// its queue, so it needs no lock. Measured against one serial queue per connection (each
-    /// targeting a concurrent queue), the pool costs less CPU per request: on Linux every
-    /// Dispatch source event is a hand-off between threads, and a pool queue that is already
-    /// draining takes further events without waking another thread. Nothing is created per
-    /// request. The price: a handler that runs long on the queue (it should not; it can
-    /// park the request and respond later) delays the other connections of its queue.
-    private let queuePool: [(queue: DispatchQueue, readBuffer: ReadBuffer)]
-    private var nextQueue = 0
+    /// Connection pools: one per CPU, each a serial queue with its own epoll instance, and
+    /// each connection is pinned to one of them (round robin). A connection's state is
+    /// confined to its pool's queue, so it needs no lock. Measured against one serial queue per
+    /// connection (each targeting a concurrent queue), a few shared queues cost less CPU per
+    /// request: on Linux every Dispatch source event is a hand-off between threads, and a pool
+    /// takes all its ready sockets in one such hand-off (see `ConnectionPool`). Nothing is
+    /// created per request. The price: a handler that runs long on the queue (it should not;
+    /// it can park the request and respond later) delays the other connections of its pool.
+    /// Made by `start`.
+    private var pools: [ConnectionPool] = []
+    private var nextPool = 0
 
     private enum State {
         case idle, running, stopping, stopped
@@ -50,10 +51,6 @@ final class HTTPListener: @unchecked Sendable {
         self.configuration = configuration
         self.hooks = hooks
         self.handler = handler
-        let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        queuePool = (0..<cpus).map {
-            (DispatchQueue(label: "HTTPServer.connections.\($0)", qos: .userInitiated), ReadBuffer())
-        }
     }
 
     var openConnections: Int { servedCountMirror.load(ordering: .relaxed) }
@@ -67,6 +64,17 @@ final class HTTPListener: @unchecked Sendable {
             throw HTTPServerError(message: state == .running ? "the server is already running" : "a stopped server cannot be restarted")
         }
         let bound = try Socket.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
+        let cpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        do {
+            for index in 0..<cpus {
+                pools.append(try ConnectionPool(label: "HTTPServer.connections.\(index)"))
+            }
+        } catch {
+            close(bound.fd)
+            pools.forEach { $0.shutdown() }
+            pools = []
+            throw error
+        }
         fd = bound.fd
         let source = DispatchSource.makeReadSource(fileDescriptor: bound.fd, queue: queue)
         source.setEventHandler { [self] in acceptReady() }
@@ -121,15 +129,14 @@ final class HTTPListener: @unchecked Sendable {
             let connection = HTTPConnection(
                 fd: client,
                 remoteAddress: peer,
-                queue: queuePool[nextQueue].queue,
-                readBuffer: queuePool[nextQueue].readBuffer,
+                pool: pools[nextPool],
                 listener: self,
                 configuration: configuration,
                 hooks: hooks,
                 handler: handler,
                 rejected: rejected
             )
-            nextQueue = (nextQueue + 1) % queuePool.count
+            nextPool = (nextPool + 1) % pools.count
             connections[ObjectIdentifier(connection)] = connection
             if rejected {
                 rejectedCount += 1
@@ -204,6 +211,8 @@ final class HTTPListener: @unchecked Sendable {
     private func finishStopIfDone() {
         guard state == .stopping, listenerClosed, connections.isEmpty else { return }
         state = .stopped
+        pools.forEach { $0.shutdown() }
+        pools = []
         let completions = stopCompletions
         stopCompletions = []
         for completion in completions {

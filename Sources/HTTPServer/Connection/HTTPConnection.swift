@@ -7,18 +7,19 @@ import Darwin
 #endif
 
 /// One accepted TCP connection: the shell around `HTTPConnectionState`, doing its actions on
-/// the socket and the Dispatch sources and feeding it what happens.
+/// the socket, its pool's epoll instance and its timer, and feeding it what happens.
 ///
-/// Concurrency: every mutable property is touched only on `queue`, a serial queue that the
-/// connection shares with others (see `HTTPListener`): the Dispatch sources' handlers run
+/// Concurrency: every mutable property is touched only on `queue`, the serial queue of the
+/// `ConnectionPool` the connection is pinned to: the pool's turns and the timer's handler run
 /// there, handlers are called there, and the outside world reaches the connection only
-/// through `queue.async` (`start`, `beginGracefulStop`) or the inbox (`deliverLater`). Hence
-/// the `@unchecked Sendable`.
+/// through `queue.async` (`start`, `beginGracefulStop`) or the pool's inbox
+/// (`deliverLater`). Hence the `@unchecked Sendable`.
 final class HTTPConnection: @unchecked Sendable {
     let fd: Int32
     /// The peer's numeric address and port (`HTTPRequest.remoteAddress`).
     let remoteAddress: String
-    let queue: DispatchQueue
+    let pool: ConnectionPool
+    var queue: DispatchQueue { pool.queue }
     /// Refused because of `maxConnections`: answers 503 and closes.
     let isRejected: Bool
     /// `HTTPServerConfiguration.errorFormat`, for its responders.
@@ -28,32 +29,17 @@ final class HTTPConnection: @unchecked Sendable {
     private let handler: HTTPHandler
     private var state: HTTPConnectionState
 
-    /// Shared with the other connections of `queue`; only used within one read call.
-    private let readBuffer: UnsafeMutableRawBufferPointer
-    private let readBufferOwner: ReadBuffer
-
-    private var readSource: (any DispatchSourceRead)?
-    private var readSuspended = false
-    private var writeSource: (any DispatchSourceWrite)?
-    private var writeSuspended = false
+    /// What the pool watches the socket for (the state's read and write interest).
+    private var wantsInput = true
+    private var wantsOutput = false
     private var timer: (any DispatchSourceTimer)?
-    private var liveIOSources = 0
     private var closed = false
-
-    /// Responses given on other threads (`deliverLater`), waiting for `queue`. A user-data
-    /// source, not a `queue.async` per response: signalling it allocates nothing (an async
-    /// cost three allocations: its closure, block and continuation), and responses that
-    /// arrive together are taken in one turn and written with one send.
-    private let inbox: Mutex<[(HTTPResponse, UInt64)]>
-    private let responsesArrived: any DispatchSourceUserDataAdd
-    /// The inbox's contents while they are fed to the state (swapped with it: no allocation).
-    private var arrived: [(HTTPResponse, UInt64)] = []
+    private var readBuffer: UnsafeMutableRawBufferPointer { pool.readBuffer }
 
     init(
         fd: Int32,
         remoteAddress: String,
-        queue: DispatchQueue,
-        readBuffer: ReadBuffer,
+        pool: ConnectionPool,
         listener: HTTPListener,
         configuration: HTTPServerConfiguration,
         hooks: HTTPServerHooks,
@@ -62,48 +48,33 @@ final class HTTPConnection: @unchecked Sendable {
     ) {
         self.fd = fd
         self.remoteAddress = remoteAddress
-        self.queue = queue
+        self.pool = pool
         self.listener = listener
         self.handler = handler
         self.isRejected = rejected
         self.errorFormat = configuration.errorFormat
         self.state = HTTPConnectionState(configuration: configuration, hooks: hooks, remoteAddress: remoteAddress,
                                          rejected: rejected)
-        self.readBufferOwner = readBuffer
-        self.readBuffer = readBuffer.bytes
-        var inbox: [(HTTPResponse, UInt64)] = []
-        inbox.reserveCapacity(4)
-        self.inbox = Mutex(inbox)
-        arrived.reserveCapacity(4)
-        responsesArrived = DispatchSource.makeUserDataAddSource(queue: queue)
     }
 
     // MARK: - Entry points (each called on `queue`)
 
     func start() {
         dispatchPrecondition(condition: .onQueue(queue))
-        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        source.setEventHandler { [self] in run(.readable) }
-        source.setCancelHandler { [self] in ioSourceCancelled() }
-        readSource = source
-        liveIOSources += 1
-        source.activate()
-
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.setEventHandler { [self] in run(.timerFired) }
         self.timer = timer
         timer.activate()
-
-        responsesArrived.setEventHandler { [self] in takeArrivedResponses() }
-        responsesArrived.activate()
-
+        guard updateWatch() else {
+            closeNow()
+            return
+        }
         run(.start)
     }
 
     /// Called by a responder from any thread.
     func deliverLater(_ response: HTTPResponse, slot: UInt64) {
-        inbox.withLock { $0.append((response, slot)) }
-        responsesArrived.add(data: 1)
+        pool.deliver(response, slot: slot, to: self)
     }
 
     /// Graceful stop: serve what was started, then close; close right away when idle.
@@ -112,18 +83,24 @@ final class HTTPConnection: @unchecked Sendable {
         run(.stopRequested)
     }
 
-    // MARK: - Performing the state's actions
+    /// The pool saw the socket ready (a hang-up or error counts as both).
+    func socketReady(input: Bool, output: Bool) {
+        if input && wantsInput { run(.readable) }
+        if output && wantsOutput { run(.writable) }
+    }
 
-    /// Feeds the responses that arrived, then takes one turn for all of them.
-    private func takeArrivedResponses() {
-        inbox.withLock { swap(&$0, &arrived) }
-        defer { arrived.removeAll(keepingCapacity: true) }
+    /// A response from the pool's inbox; `finishTurn` follows once all are fed.
+    func responseArrived(_ response: HTTPResponse, slot: UInt64) {
         guard !closed else { return }
-        for (response, slot) in arrived {
-            state.handle(.responseReady(response, slot: slot))
-        }
+        state.handle(.responseReady(response, slot: slot))
+    }
+
+    func finishTurn() {
+        guard !closed else { return }
         performActions()
     }
+
+    // MARK: - Performing the state's actions
 
     /// Feeds one input, then does what the state asks until its turn is over.
     private func run(_ input: HTTPConnectionInput) {
@@ -139,8 +116,12 @@ final class HTTPConnection: @unchecked Sendable {
             case .drain: performDrain()
             case .handle(let request, let slot): call(request, slot: slot)
             case .write: performWrite()
-            case .setReadInterest(let wanted): setReadInterest(wanted)
-            case .setWriteInterest(let wanted): setWriteInterest(wanted)
+            case .setReadInterest(let wanted):
+                wantsInput = wanted
+                if !updateWatch() { state.handle(.readFailed) }
+            case .setWriteInterest(let wanted):
+                wantsOutput = wanted
+                if !updateWatch() { state.handle(.writeFailed) }
             case .armTimer(let at):
                 timer?.schedule(deadline: DispatchTime(uptimeNanoseconds: at), leeway: .milliseconds(10))
             case .yield:
@@ -218,77 +199,19 @@ final class HTTPConnection: @unchecked Sendable {
         state.handle(sent.map { .wrote($0) } ?? .writeFailed)
     }
 
-    private func setWriteInterest(_ wanted: Bool) {
-        if wanted {
-            if let source = writeSource {
-                if writeSuspended {
-                    source.resume()
-                    writeSuspended = false
-                }
-            } else {
-                let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
-                source.setEventHandler { [self] in run(.writable) }
-                source.setCancelHandler { [self] in ioSourceCancelled() }
-                writeSource = source
-                liveIOSources += 1
-                source.activate()
-            }
-        } else if let source = writeSource, !writeSuspended {
-            source.suspend()
-            writeSuspended = true
-        }
-    }
-
-    private func setReadInterest(_ wanted: Bool) {
-        guard let source = readSource else { return }
-        if wanted && readSuspended {
-            source.resume()
-            readSuspended = false
-        } else if !wanted && !readSuspended {
-            source.suspend()
-            readSuspended = true
-        }
+    /// Tells the pool what to watch the socket for; false when epoll refuses.
+    private func updateWatch() -> Bool {
+        pool.watch(fd, input: wantsInput, output: wantsOutput, for: self)
     }
 
     // MARK: - Closing
 
-    /// Cancels the sources; the descriptor is closed once they are all cancelled.
     private func closeNow() {
         guard !closed else { return }
         closed = true
         timer?.cancel()
         timer = nil
-        responsesArrived.cancel()
-        inbox.withLock { $0.removeAll() }
-        if let source = readSource {
-            source.cancel()
-            if readSuspended {
-                source.resume()
-                readSuspended = false
-            }
-        }
-        if let source = writeSource {
-            source.cancel()
-            if writeSuspended {
-                source.resume()
-                writeSuspended = false
-            }
-        }
-        if liveIOSources == 0 {
-            finishClose()
-        }
-    }
-
-    private func ioSourceCancelled() {
-        liveIOSources -= 1
-        if liveIOSources == 0 && closed {
-            finishClose()
-        }
-    }
-
-    private func finishClose() {
-        readSource = nil
-        writeSource = nil
+        pool.forget(fd)
         close(fd)
         listener.connectionDidClose(self)
     }

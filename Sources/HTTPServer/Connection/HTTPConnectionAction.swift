@@ -11,9 +11,9 @@ enum HTTPConnectionAction {
     /// Send `unsentOutput` until it is all sent or the socket would block; report `wrote`
     /// (or `writeFailed`).
     case write
-    /// Resume or suspend the read source.
+    /// Watch the socket for input, or stop watching it (the connection's pool).
     case setReadInterest(Bool)
-    /// Resume (creating it if needed) or suspend the write source.
+    /// Watch the socket for room to write, or stop watching it.
     case setWriteInterest(Bool)
     /// Schedule the timer at this uptime (nanoseconds); it replaces the previous schedule.
     case armTimer(at: UInt64)
@@ -23,6 +23,6 @@ enum HTTPConnectionAction {
     case shutdownWrite
     /// Report the bytes not acknowledged yet (`unacknowledgedBytes`).
     case checkAcknowledged
-    /// Cancel the sources and close the descriptor. The last action.
+    /// Stop watching the socket, cancel the timer and close the descriptor. The last action.
     case close
 }

@@ -3,7 +3,7 @@ import Dispatch
 /// One connection's protocol logic as a value type with no I/O: it is told what happened
 /// (`handle(_:)`, an `HTTPConnectionInput`) and then asked what to do (`nextAction()`, until
 /// nil), so that every transition can be tested without sockets. `HTTPConnection` is the shell
-/// that performs the actions on a socket and Dispatch sources.
+/// that performs the actions on a socket, its pool's epoll instance and a Dispatch timer.
 ///
 /// It parses requests, hands them out, keeps their responses in order (`HTTPResponseQueue`),
 /// encodes them into one output buffer, holds input back at `maxPipelinedRequests`, enforces
