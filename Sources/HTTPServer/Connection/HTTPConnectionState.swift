@@ -116,8 +116,10 @@ struct HTTPConnectionState {
 
     var isClosed: Bool { lifecycle == .closed }
 
-    /// The output not written yet (for the shell's `.write`).
-    func withUnsentOutput<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+    /// The output not written yet (for the shell's `.write`). Mutating although it changes
+    /// nothing: called on the shell's stored property, a non-mutating call copies the whole
+    /// state first (a retain and release of every reference in it; perf showed it per request).
+    mutating func withUnsentOutput<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
         output.withUnsafeBytes { bytes in
             body(UnsafeRawBufferPointer(rebasing: bytes[outputOffset...]))
         }
