@@ -13,9 +13,12 @@ public typealias HTTPHandler = @Sendable (HTTPRequest, HTTPResponder) -> Void
 /// the request is then "parked" without holding a thread. Only the first call counts.
 /// If the last reference to a responder goes away without a response, the request is
 /// answered 500 so that its connection does not hang.
+///
+/// A connection reuses an answered responder for its next request once nobody else holds it
+/// (`reuse(slot:)`), so that a keep-alive request costs no responder allocation.
 public final class HTTPResponder: Sendable {
     private enum Target: Sendable {
-        case connection(HTTPConnection, slot: UInt64)
+        case connection(HTTPConnection)
         case callback(@Sendable (HTTPResponse) -> Void)
     }
 
@@ -30,7 +33,8 @@ public final class HTTPResponder: Sendable {
     }
 
     private let target: Target
-    private let state: Mutex<State>
+    /// The state, and the connection's slot of the request answered (0 for a callback).
+    private let state: Mutex<(State, slot: UInt64)>
     /// How `respondError` words an error: the server's `HTTPServerConfiguration.errorFormat`.
     public let errorFormat: HTTPErrorFormat
 
@@ -38,14 +42,20 @@ public final class HTTPResponder: Sendable {
     /// for tests and adapters that call a handler without a server.
     public init(errorFormat: HTTPErrorFormat = .plainText, _ onResponse: @escaping @Sendable (HTTPResponse) -> Void) {
         target = .callback(onResponse)
-        state = Mutex(.parked)
+        state = Mutex((.parked, slot: 0))
         self.errorFormat = errorFormat
     }
 
     init(connection: HTTPConnection, slot: UInt64) {
-        target = .connection(connection, slot: slot)
-        state = Mutex(.inHandler)
+        target = .connection(connection)
+        state = Mutex((.inHandler, slot: slot))
         errorFormat = connection.errorFormat
+    }
+
+    /// Makes an answered responder that nobody else holds (the connection checked) the one of
+    /// the request in `slot`, as if new.
+    func reuse(slot: UInt64) {
+        state.withLock { $0 = (.inHandler, slot: slot) }
     }
 
     /// Answers the request with an error in the server's format (`errorFormat`).
@@ -55,22 +65,22 @@ public final class HTTPResponder: Sendable {
 
     /// Answers the request; later calls are ignored.
     public func respond(_ response: HTTPResponse) {
-        let deliver = state.withLock { state -> Bool in
-            switch state {
+        let deliver = state.withLock { state -> UInt64? in
+            switch state.0 {
             case .inHandler:
-                state = .stored(response)
-                return false
+                state.0 = .stored(response)
+                return nil
             case .parked:
-                state = .done
-                return true
+                state.0 = .done
+                return state.slot
             case .stored, .done:
-                return false
+                return nil
             }
         }
-        guard deliver else { return }
+        guard let slot = deliver else { return }
         switch target {
-        case .connection(let connection, let slot):
-            connection.deliverLater(response, slot: slot)
+        case .connection(let connection):
+            connection.deliverLater(response, slot: slot, from: self)
         case .callback(let callback):
             callback(response)
         }
@@ -80,12 +90,12 @@ public final class HTTPResponder: Sendable {
     /// given meanwhile; otherwise the request is parked and `respond` will deliver it later.
     func takeResponseAfterHandler() -> HTTPResponse? {
         state.withLock { state -> HTTPResponse? in
-            switch state {
+            switch state.0 {
             case .stored(let response):
-                state = .done
+                state.0 = .done
                 return response
             case .inHandler:
-                state = .parked
+                state.0 = .parked
                 return nil
             case .parked, .done:
                 return nil
@@ -94,16 +104,16 @@ public final class HTTPResponder: Sendable {
     }
 
     deinit {
-        guard case .connection(let connection, let slot) = target else { return }
-        let abandoned = state.withLock { state -> Bool in
-            if case .parked = state {
-                state = .done
-                return true
+        guard case .connection(let connection) = target else { return }
+        let abandoned = state.withLock { state -> UInt64? in
+            if case .parked = state.0 {
+                state.0 = .done
+                return state.slot
             }
-            return false
+            return nil
         }
-        if abandoned {
-            connection.deliverLater(errorFormat(status: 500, "the handler did not respond"), slot: slot)
+        if let slot = abandoned {
+            connection.deliverLater(errorFormat(status: 500, "the handler did not respond"), slot: slot, from: nil)
         }
     }
 }

@@ -64,6 +64,43 @@ func nowSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9
         #expect(closedCount == 1)
     }
 
+    /// A connection reuses an answered responder only once nobody else holds it: a handler
+    /// that keeps its responders gets a new one each request, and a late second answer through
+    /// a kept one changes nothing; one that lets go gets the same one back.
+    @Test func respondersAreReusedOnlyWhenNobodyHoldsThem() async throws {
+        let kept = Mutex<[HTTPResponder]>([])
+        let seen = Mutex<[ObjectIdentifier]>([])
+        let handler: HTTPHandler = { request, responder in
+            seen.withLock { $0.append(ObjectIdentifier(responder)) }
+            if request.path == "/keep" { kept.withLock { $0.append(responder) } }
+            responder.respond(HTTPResponse(status: 200, body: Array(request.path.utf8)))
+        }
+        let (server, port) = try startServer(handler: handler)
+        let client = try TestClient(port: port)
+        for _ in 0..<3 {
+            client.send(get("/keep"))
+            let response = try #require(client.readResponse())
+            #expect(response.bodyText == "/keep")
+        }
+        #expect(Set(seen.withLock { $0 }).count == 3)
+        // A late answer through a kept responder is ignored, even once responders are reused.
+        for responder in kept.withLock({ $0 }) {
+            responder.respond(HTTPResponse(status: 500, body: Array("late".utf8)))
+        }
+        kept.withLock { $0.removeAll() }
+        seen.withLock { $0.removeAll() }
+        for index in 0..<4 {
+            client.send(get("/let-go/\(index)"))
+            let response = try #require(client.readResponse())
+            #expect(response.status == 200)
+            #expect(response.bodyText == "/let-go/\(index)")
+        }
+        // The first of these may still meet a kept responder's last reference going away; after
+        // it, one responder serves them all.
+        #expect(Set(seen.withLock { $0.dropFirst() }).count == 1)
+        await server.stop()
+    }
+
     @Test func pipelinedResponsesKeepRequestOrder() async throws {
         // Earlier requests answer later, from other threads.
         let handler: HTTPHandler = { request, responder in

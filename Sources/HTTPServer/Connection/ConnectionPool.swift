@@ -36,10 +36,10 @@ final class ConnectionPool: @unchecked Sendable {
     /// Connections by descriptor; only registered ones.
     private var registered: [HTTPConnection?] = []
 
-    private let inbox: Mutex<[(HTTPConnection, HTTPResponse, UInt64)]>
+    private let inbox: Mutex<[(HTTPConnection, HTTPResponse, UInt64, HTTPResponder?)]>
     private let responsesArrived: any DispatchSourceUserDataAdd
     /// The inbox's contents while they are handed out (swapped with it: no allocation).
-    private var arrived: [(HTTPConnection, HTTPResponse, UInt64)] = []
+    private var arrived: [(HTTPConnection, HTTPResponse, UInt64, HTTPResponder?)] = []
 
     init(label: String) throws(HTTPServerError) {
         pollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -51,7 +51,7 @@ final class ConnectionPool: @unchecked Sendable {
         events = .allocate(capacity: Int(Self.eventsPerTurn))
         readySource = DispatchSource.makeReadSource(fileDescriptor: pollFD, queue: queue)
         responsesArrived = DispatchSource.makeUserDataAddSource(queue: queue)
-        var inbox: [(HTTPConnection, HTTPResponse, UInt64)] = []
+        var inbox: [(HTTPConnection, HTTPResponse, UInt64, HTTPResponder?)] = []
         inbox.reserveCapacity(64)
         self.inbox = Mutex(inbox)
         arrived.reserveCapacity(64)
@@ -115,8 +115,8 @@ final class ConnectionPool: @unchecked Sendable {
     // MARK: - Responses from other threads
 
     /// Called by a responder from any thread.
-    func deliver(_ response: HTTPResponse, slot: UInt64, to connection: HTTPConnection) {
-        inbox.withLock { $0.append((connection, response, slot)) }
+    func deliver(_ response: HTTPResponse, slot: UInt64, to connection: HTTPConnection, from responder: HTTPResponder?) {
+        inbox.withLock { $0.append((connection, response, slot, responder)) }
         responsesArrived.add(data: 1)
     }
 
@@ -141,10 +141,10 @@ final class ConnectionPool: @unchecked Sendable {
     private func takeArrivedResponses() {
         inbox.withLock { swap(&$0, &arrived) }
         defer { arrived.removeAll(keepingCapacity: true) }
-        for (connection, response, slot) in arrived {
-            connection.responseArrived(response, slot: slot)
+        for (connection, response, slot, responder) in arrived {
+            connection.responseArrived(response, slot: slot, from: responder)
         }
-        for (connection, _, _) in arrived {
+        for (connection, _, _, _) in arrived {
             connection.finishTurn()
         }
     }
