@@ -29,4 +29,5 @@ extension ForwardingFileIO {
     // descriptors are not the kernel's (an in-memory file system) maps some other open file.
     public func map(_ fd: Int32, size: Int) -> UnsafeRawBufferPointer? { base.map(fd, size: size) }
     public func unmap(_ bytes: UnsafeRawBufferPointer) { base.unmap(bytes) }
+    public func dataExtents(_ fd: Int32, size: Int) -> [Range<Int>] { base.dataExtents(fd, size: size) }
 }

@@ -75,12 +75,17 @@ struct LogReader {
                 throw FileIOError("mmap", path, code: EIO)
             }
             defer { io.unmap(bytes) }
-            if Self.isAllZeros(bytes) {
+            // Only the data extents can hold anything but zeros: a prepared segment is all
+            // holes (nothing read), and the decoder stops at the end of the last extent (the
+            // preallocated rest reads as zeros; reading it would only fault in zeroed pages).
+            let extents = io.dataExtents(fd, size: size)
+            if extents.allSatisfy({ Self.isAllZeros(UnsafeRawBufferPointer(rebasing: bytes[$0])) }) {
                 report.unused.append(path)
                 continue
             }
+            let written = UnsafeRawBufferPointer(rebasing: bytes[0..<(extents.last?.upperBound ?? size)])
             var segment = LogSegment(sequence: sequence, path: path, base: report.end, end: report.end)
-            let decoded = LogSegmentDecoder().decodeViews(bytes, { position, snapshot, record in
+            let decoded = LogSegmentDecoder().decodeViews(written, { position, snapshot, record in
                 visit(position, snapshot, record)
             }, catalog: catalog)
             if let base = decoded.base {
