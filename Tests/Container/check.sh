@@ -50,7 +50,10 @@ command -v flock >/dev/null 2>&1 && LOCK=(flock /tmp/swift-build.lock)
 start_server() {
     local log=$1
     shift
-    "$@" >"$log" 2>&1 &
+    # The log exists before the server starts: the background job opens it only once it runs,
+    # and a sed below on a busy machine could otherwise find no file (and set -e end the check).
+    : >"$log"
+    "$@" >>"$log" 2>&1 &
     PID=$!
     PIDS+=("$PID")
     PORT=

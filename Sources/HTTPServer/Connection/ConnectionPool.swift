@@ -38,6 +38,9 @@ final class ConnectionPool: @unchecked Sendable {
 
     private let inbox: Mutex<[(HTTPConnection, HTTPResponse, UInt64, HTTPResponder?)]>
     private let responsesArrived: any DispatchSourceUserDataAdd
+    /// Set with each delivery: a turn over ready sockets takes the responses between two
+    /// sockets rather than after its last (a long turn under a flood would hold them back).
+    private let responsesWaiting = Atomic<Bool>(false)
     /// The inbox's contents while they are handed out (swapped with it: no allocation).
     private var arrived: [(HTTPConnection, HTTPResponse, UInt64, HTTPResponder?)] = []
 
@@ -117,6 +120,7 @@ final class ConnectionPool: @unchecked Sendable {
     /// Called by a responder from any thread.
     func deliver(_ response: HTTPResponse, slot: UInt64, to connection: HTTPConnection, from responder: HTTPResponder?) {
         inbox.withLock { $0.append((connection, response, slot, responder)) }
+        responsesWaiting.store(true, ordering: .releasing)
         responsesArrived.add(data: 1)
     }
 
@@ -134,11 +138,13 @@ final class ConnectionPool: @unchecked Sendable {
                 input: event.events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0,
                 output: event.events & (EPOLLOUT.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
             )
+            if responsesWaiting.load(ordering: .acquiring) { takeArrivedResponses() }
         }
     }
 
     /// Feeds every connection its responses, then lets each take one turn for all of them.
     private func takeArrivedResponses() {
+        responsesWaiting.store(false, ordering: .relaxed)
         inbox.withLock { swap(&$0, &arrived) }
         defer { arrived.removeAll(keepingCapacity: true) }
         for (connection, response, slot, responder) in arrived {
