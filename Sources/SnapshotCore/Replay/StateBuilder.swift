@@ -12,6 +12,14 @@ struct StateBuilder: ReplayVisitor {
     private(set) var report = ReplayReport()
     /// Records by `RecordView.Kind.rawValue`: inline, no array to check for uniqueness per record.
     private var counts = InlineArray<6, Int>(repeating: 0)
+    /// The table as it was when its alive set began converting on another thread
+    /// (`convertAliveSetInBackground()`); the alive set is that conversion with the table's
+    /// changes since applied. Nil once the table is emptied (nothing of it is kept then).
+    private var converting: (table: AliveTable, conversion: AliveSetConversion)?
+
+    /// Alive sets smaller than this are made Strings where they are needed: a thread costs
+    /// more than they do.
+    static let backgroundConversionMinimum = 4096
 
     init(rejoinAfterLeave: Bool) {
         self.rejoinAfterLeave = rejoinAfterLeave
@@ -47,6 +55,7 @@ struct StateBuilder: ReplayVisitor {
         case .leave where !rejoinAfterLeave:
             // Everything is cleared (by `state.replay` below): the table can serve again.
             table.removeAll()
+            converting = nil
             usesStrings = false
         default:
             break
@@ -84,8 +93,31 @@ struct StateBuilder: ReplayVisitor {
         return state
     }
 
+    /// Starts making the alive set so far Strings and a tree on another thread, while records
+    /// go on onto the table (recovery: the checkpoint's alive set, while the log replays);
+    /// `finishState()` takes it and applies what changed since. Nothing happens for a small
+    /// set, or when conversions already run on the other CPUs (`AliveSetConversion`).
+    mutating func convertAliveSetInBackground() {
+        guard !usesStrings, converting == nil, table.count >= Self.backgroundConversionMinimum else { return }
+        table.markUnchanged()
+        guard let conversion = AliveSetConversion.start(table) else { return }
+        converting = (table, conversion)
+    }
+
+    /// Whether the alive set is converting on another thread (for the tests).
+    var isConvertingInBackground: Bool { converting != nil }
+
     private mutating func moveTableToState() {
-        state.aliveNodes = table.aliveNodes()
+        if let (earlier, conversion) = converting {
+            var nodes = conversion.wait()
+            table.forEachChange(since: earlier) { name, address in
+                nodes[String(decoding: name, as: UTF8.self)] = address.map { String(decoding: $0, as: UTF8.self) }
+            }
+            state.aliveNodes = nodes
+            converting = nil
+        } else {
+            state.aliveNodes = table.aliveNodes()
+        }
         table.removeAll()
         usesStrings = true
     }

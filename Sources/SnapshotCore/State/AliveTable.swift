@@ -20,20 +20,22 @@ struct AliveTable {
         var tag: UInt32
         var nameStart: UInt32
         var addressStart: UInt32
-        /// The name's length, and `aliveBit` while alive (a not-alive name keeps its slot: it
-        /// is likely to come back).
+        /// The name's length, `aliveBit` while alive (a not-alive name keeps its slot: it is
+        /// likely to come back), and `changedBit` once the entry changed since `markUnchanged()`.
         var nameCountAndAlive: UInt16
         var addressCount: UInt8
         /// Arena bytes reserved for the address: a new one no longer than this is written over it.
         var addressCapacity: UInt8
 
         static let aliveBit: UInt16 = 0x8000
-        var nameCount: Int { Int(nameCountAndAlive & ~Self.aliveBit) }
+        static let changedBit: UInt16 = 0x4000
+        var nameCount: Int { Int(nameCountAndAlive & ~(Self.aliveBit | Self.changedBit)) }
+        var changed: Bool { nameCountAndAlive & Self.changedBit != 0 }
         var alive: Bool { nameCountAndAlive & Self.aliveBit != 0 }
     }
 
     /// The longest name and address the table keeps; longer ones are refused (replay goes on with Strings).
-    static let maxNameCount = Int(Slot.aliveBit) - 1
+    static let maxNameCount = Int(Slot.changedBit) - 1
     static let maxAddressCount = Int(UInt8.max)
 
     /// Names and addresses (a name's address follows it, until it outgrows its place).
@@ -64,7 +66,7 @@ struct AliveTable {
             // Most records repeat what the table holds: write (and pay the array's uniqueness
             // check) only for a change.
             let slot = slots[found.index]
-            if !slot.alive { slots[found.index].nameCountAndAlive |= Slot.aliveBit }
+            if !slot.alive { slots[found.index].nameCountAndAlive |= Slot.aliveBit | Slot.changedBit }
             updateAddress(of: found.index, slot, address)
             return true
         }
@@ -79,7 +81,9 @@ struct AliveTable {
         guard let hash = hash(name) else { return false }
         guard name.count <= Self.maxNameCount else { return true }
         let found = find(name, hash)
-        if found.found, slots[found.index].alive { slots[found.index].nameCountAndAlive &= ~Slot.aliveBit }
+        if found.found, slots[found.index].alive {
+            slots[found.index].nameCountAndAlive = slots[found.index].nameCountAndAlive & ~Slot.aliveBit | Slot.changedBit
+        }
         return true
     }
 
@@ -93,15 +97,60 @@ struct AliveTable {
 
     /// The nodes alive, as Strings.
     func aliveNodes() -> TreeDictionary<String, String> {
-        var nodes: TreeDictionary<String, String> = [:]
         arena.withUnsafeBytes { raw in
-            for slot in slots where slot.tag != 0 && slot.alive {
-                let name = UnsafeRawBufferPointer(rebasing: raw[Int(slot.nameStart)..<(Int(slot.nameStart) + slot.nameCount)])
-                let address = UnsafeRawBufferPointer(rebasing: raw[Int(slot.addressStart)..<(Int(slot.addressStart) + Int(slot.addressCount))])
-                nodes[String(decoding: name, as: UTF8.self)] = String(decoding: address, as: UTF8.self)
+            // The names are unique (a name is looked up before it is inserted, and byte equality
+            // is String equality for ASCII): the tree takes them without a lookup each.
+            TreeDictionary(uniqueKeysWithValues: slots.lazy.filter { $0.tag != 0 && $0.alive }.map { slot in
+                (String(decoding: Self.name(of: slot, in: raw), as: UTF8.self),
+                 String(decoding: Self.address(of: slot, in: raw), as: UTF8.self))
+            })
+        }
+    }
+
+    /// Clears every entry's changed mark: `forEachChange(since:)` then reports what changes after this.
+    mutating func markUnchanged() {
+        slots.withUnsafeMutableBufferPointer { slots in
+            for i in slots.indices where slots[i].changed { slots[i].nameCountAndAlive &= ~Slot.changedBit }
+        }
+    }
+
+    /// How the alive set differs from `earlier`'s: `body(name, address)` for each name alive here
+    /// and not in `earlier` or at another address there, `body(name, nil)` for each name alive
+    /// there and not here. `earlier` is this table as it was when `markUnchanged()` was last
+    /// called, with no `removeAll()` since (then every name of `earlier` is here, and only the
+    /// entries marked changed can differ).
+    func forEachChange(since earlier: AliveTable, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer?) -> Void) {
+        arena.withUnsafeBytes { raw in
+            earlier.arena.withUnsafeBytes { earlierRaw in
+                for slot in slots where slot.tag != 0 && slot.changed {
+                    let name = Self.name(of: slot, in: raw)
+                    var before: UnsafeRawBufferPointer?  // the address in `earlier`, when alive there
+                    if let hash = earlier.hash(name) {
+                        let found = earlier.find(name, hash)
+                        if found.found, earlier.slots[found.index].alive {
+                            before = Self.address(of: earlier.slots[found.index], in: earlierRaw)
+                        }
+                    }
+                    if slot.alive {
+                        let address = Self.address(of: slot, in: raw)
+                        if let before, before.elementsEqual(address) { continue }
+                        body(name, address)
+                    } else if before != nil {
+                        body(name, nil)
+                    }
+                }
             }
         }
-        return nodes
+    }
+
+    @inline(__always)
+    private static func name(of slot: Slot, in arena: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: arena[Int(slot.nameStart)..<(Int(slot.nameStart) + slot.nameCount)])
+    }
+
+    @inline(__always)
+    private static func address(of slot: Slot, in arena: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: arena[Int(slot.addressStart)..<(Int(slot.addressStart) + Int(slot.addressCount))])
     }
 
     /// A seeded multiply-rotate hash of the bytes, read 8 (or 4) at a time; nil when one is
@@ -206,6 +255,7 @@ struct AliveTable {
             arena.append(contentsOf: address)
         }
         slots[index].addressCount = UInt8(address.count)
+        slots[index].nameCountAndAlive |= Slot.changedBit
     }
 
     private mutating func insert(_ name: UnsafeRawBufferPointer, _ address: UnsafeRawBufferPointer, _ hash: UInt64, at index: Int) {
@@ -214,7 +264,7 @@ struct AliveTable {
         let addressStart = arena.count
         arena.append(contentsOf: address)
         let slot = Slot(tag: Self.tag(hash), nameStart: UInt32(nameStart), addressStart: UInt32(addressStart),
-                        nameCountAndAlive: UInt16(name.count) | Slot.aliveBit,
+                        nameCountAndAlive: UInt16(name.count) | Slot.aliveBit | Slot.changedBit,
                         addressCount: UInt8(address.count), addressCapacity: UInt8(address.count))
         count += 1
         if count * 2 > slots.count {

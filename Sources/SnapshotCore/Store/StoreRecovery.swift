@@ -82,7 +82,9 @@ struct StoreRecovery {
             snapshots.append(try openNamed(entry, report: &report))
         }
 
-        // The log, in one pass.
+        // The log, in one pass. Meanwhile the files' large alive sets are made Strings and trees
+        // on another thread; the log's changes are applied to them at the end.
+        for i in snapshots.indices { snapshots[i].builder.convertAliveSetInBackground() }
         var index: [UInt32: Int] = [:]
         for (i, snapshot) in snapshots.enumerated() { index[snapshot.id] = i }
         var catalogDirtySince: UInt64?

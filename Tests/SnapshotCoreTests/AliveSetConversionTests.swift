@@ -1,0 +1,154 @@
+import Glibc
+import HashTreeCollections
+import TestSupport
+import Testing
+@testable import SnapshotCore
+
+/// Recovery's alive set made Strings and a tree on another thread while the log replays
+/// (`StateBuilder.convertAliveSetInBackground`, `AliveTable.forEachChange(since:)`): the state is
+/// the one a replay on one thread gives, whatever the records after the conversion started.
+@Suite(.serialized) struct AliveSetConversionTests {
+    static func alive(_ table: inout AliveTable, _ name: String, _ address: String) {
+        let ok = Array(name.utf8).withUnsafeBytes { name in Array(address.utf8).withUnsafeBytes { table.setAlive(name, address: $0) } }
+        #expect(ok)
+    }
+
+    static func notAlive(_ table: inout AliveTable, _ name: String) {
+        let ok = Array(name.utf8).withUnsafeBytes { table.setNotAlive($0) }
+        #expect(ok)
+    }
+
+    /// The changes reported, applied to the earlier table's alive set, give the later one's.
+    static func expectChangesRebuild(_ table: AliveTable, since earlier: AliveTable) -> Int {
+        var nodes = earlier.aliveNodes()
+        var changes = 0
+        table.forEachChange(since: earlier) { name, address in
+            nodes[String(decoding: name, as: UTF8.self)] = address.map { String(decoding: $0, as: UTF8.self) }
+            changes += 1
+        }
+        #expect(nodes == table.aliveNodes())
+        return changes
+    }
+
+    @Test func changesSinceAMarkAreExactlyTheDifferences() {
+        var table = AliveTable()
+        for i in 0..<100 { Self.alive(&table, "node-\(i)", "10.0.0.\(i):7946") }
+        Self.notAlive(&table, "node-99")
+        table.markUnchanged()
+        let earlier = table
+        #expect(Self.expectChangesRebuild(table, since: earlier) == 0)
+
+        Self.alive(&table, "node-0", "10.0.0.0:7946")      // the same again: no change
+        Self.alive(&table, "node-1", "10.9.9.9:7946")      // moved (longer address: a new place)
+        Self.alive(&table, "node-2", "1.1.1.1:1")          // moved (written over)
+        Self.notAlive(&table, "node-3")                    // gone
+        Self.notAlive(&table, "node-4")
+        Self.alive(&table, "node-4", "10.0.0.4:7946")      // gone and back as it was: no change
+        Self.alive(&table, "node-99", "10.0.0.99:7946")    // back
+        Self.alive(&table, "new-1", "10.1.0.1:7946")       // new
+        Self.alive(&table, "new-2", "10.1.0.2:7946")
+        Self.notAlive(&table, "new-2")                     // new and gone: no change
+        Self.notAlive(&table, "never-seen")                // not in either
+        #expect(Self.expectChangesRebuild(table, since: earlier) == 5)
+    }
+
+    /// Growth after the mark moves every entry to another slot; the changes still rebuild it.
+    @Test func changesSurviveTheTableGrowing() {
+        var table = AliveTable()
+        for i in 0..<40 { Self.alive(&table, "n\(i)", "a\(i)") }
+        table.markUnchanged()
+        let earlier = table
+        for i in 0..<5000 { Self.alive(&table, "m\(i)", "b\(i)") }
+        for i in stride(from: 0, to: 40, by: 3) { Self.notAlive(&table, "n\(i)") }
+        #expect(Self.expectChangesRebuild(table, since: earlier) == 5000 + 14)
+    }
+
+    enum Step {
+        case alive(String, String)
+        case notAlive(String)
+        case clock(UInt64)
+        case leave
+    }
+
+    /// Replays `before`, starts the background conversion, replays `after`, against the same
+    /// records replayed without it.
+    static func expectSameState(_ before: [Step], _ after: [Step], rejoin: Bool, inBackground: Bool = true, _ comment: Comment) {
+        func replay(_ steps: [Step], into builder: inout StateBuilder) {
+            for (i, step) in steps.enumerated() {
+                let offset = Int64(i)
+                switch step {
+                case .alive(let name, let address):
+                    Array(name.utf8).withUnsafeBytes { name in
+                        Array(address.utf8).withUnsafeBytes { builder.record(.alive(name: name, address: $0), offset: offset) }
+                    }
+                case .notAlive(let name):
+                    Array(name.utf8).withUnsafeBytes { builder.record(.notAlive(name: $0), offset: offset) }
+                case .clock(let value): builder.record(.clock(.clock, value), offset: offset)
+                case .leave: builder.record(.leave, offset: offset)
+                }
+            }
+        }
+        var plain = StateBuilder(rejoinAfterLeave: rejoin)
+        var converted = StateBuilder(rejoinAfterLeave: rejoin)
+        replay(before, into: &plain)
+        replay(before, into: &converted)
+        converted.convertAliveSetInBackground()
+        // Another suite's recovery may hold the one conversion this machine allows: wait for it.
+        var tries = 0
+        while inBackground && !converted.isConvertingInBackground && tries < 1000 {
+            usleep(2000)
+            converted.convertAliveSetInBackground()
+            tries += 1
+        }
+        #expect(converted.isConvertingInBackground == inBackground, comment)
+        replay(after, into: &plain)
+        replay(after, into: &converted)
+        let expected = plain.finishState()
+        #expect(converted.finishState() == expected, comment)
+        #expect(converted.countedReport == plain.countedReport, comment)
+    }
+
+    static func checkpoint(_ count: Int) -> [Step] {
+        (0..<count).map { .alive("node-\($0)", "10.0.\($0 / 256).\($0 % 256):7946") } + [.notAlive("node-7")]
+    }
+
+    @Test(arguments: [UInt64(1), 2, 3])
+    func aBackgroundConversionGivesTheSameState(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        let before = Self.checkpoint(StateBuilder.backgroundConversionMinimum + 500)
+        // The log: joins, failures and moves over the checkpoint's names and new ones.
+        let log: [Step] = (0..<20_000).map { _ in
+            let n = Int.random(in: 0..<6000, using: &rng)
+            switch Int.random(in: 0..<100, using: &rng) {
+            case 0..<60: return .alive("node-\(n)", "10.0.\(n / 256).\(n % 256):7946")
+            case 60..<75: return .alive("node-\(n)", "192.168.\(n % 7).1:\(n)")
+            case 75..<95: return .notAlive("node-\(n)")
+            default: return .clock(UInt64(n))
+            }
+        }
+        Self.expectSameState(before, log, rejoin: false, "seed \(seed)")
+        Self.expectSameState(before, [], rejoin: false, "no log, seed \(seed)")
+    }
+
+    /// A leave empties the table: the conversion is dropped, and what follows starts afresh
+    /// (or, with rejoin-after-leave, the leave changes nothing and the conversion is kept).
+    @Test(arguments: [false, true])
+    func aLeaveDropsTheConversion(rejoin: Bool) {
+        let before = Self.checkpoint(StateBuilder.backgroundConversionMinimum + 10)
+        Self.expectSameState(before, [.alive("node-1", "9.9.9.9:1"), .leave, .alive("after", "1.2.3.4:5")], rejoin: rejoin, "leave")
+        Self.expectSameState(before, [.notAlive("node-2"), .leave], rejoin: rejoin, "leave at the end")
+    }
+
+    /// A name the table cannot take (not ASCII) moves the set into Strings mid-log: the
+    /// conversion's tree is what it starts from.
+    @Test func aNameThatIsNotASCIIGoesOnFromTheConversion() {
+        let before = Self.checkpoint(StateBuilder.backgroundConversionMinimum + 10)
+        Self.expectSameState(before, [.notAlive("node-3"), .alive("node-4", "8.8.8.8:8"), .alive("caf\u{E9}", "1.1.1.1:1"),
+                                      .alive("node-5", "7.7.7.7:7"), .notAlive("node-6")], rejoin: false, "not ASCII")
+    }
+
+    /// Below the minimum nothing starts (the conversion happens where it is needed, as before).
+    @Test func aSmallSetIsNotConvertedInBackground() {
+        Self.expectSameState(Self.checkpoint(100), [.alive("node-1", "9.9.9.9:1"), .notAlive("node-2")], rejoin: false, inBackground: false, "small")
+    }
+}
