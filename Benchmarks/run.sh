@@ -171,7 +171,7 @@ if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
     sh "$BENCH/install-deps.sh"
 fi
 TOOLS=(swift go wrk nginx cc python3 curl flock)
-want_any http multi && TOOLS+=(redis-server redis-cli redis-benchmark)
+want_any http multi latency && TOOLS+=(redis-server redis-cli redis-benchmark)
 want multi && TOOLS+=(etcd)
 for tool in "${TOOLS[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (Benchmarks/install-deps.sh installs the Debian ones)"
@@ -730,22 +730,24 @@ fi
 
 # ------------------------------------------------------------------ fixed-rate latency
 if want latency; then
-    log "latency: $LAT_RATE requests/s for ${LAT_SECONDS}s over $LAT_CONNS connections (open loop): fsync floor, snapshotd, nginx (the client's own floor); $RUNS runs"
+    log "latency: $LAT_RATE requests/s for ${LAT_SECONDS}s over $LAT_CONNS connections (open loop): fsync floor, snapshotd, Redis appendfsync always (the durable peer), nginx (the client's own floor); $RUNS runs"
     P=$(port); start_snapshotd latency "$P"; PID=$SERVER_PID
     P_NGINX=$(port); start_nginx "$P_NGINX"; PID_NGINX=$SERVER_PID
+    P_REDIS=$(port); start_redis "$P_REDIS"; PID_REDIS=$SERVER_PID
     "$WORK/bin/ratecli" 127.0.0.1 "$P" 2000 1 8 0.5 "$ONE" application/json >/dev/null  # warm-up
+    "$WORK/bin/ratecli" 127.0.0.1 "$P_REDIS" 2000 1 8 0.5 "$ONE" redis >/dev/null
     warm=$(python3 -c "print(min(1.0, $LAT_SECONDS / 5))")
     for run in $(seq "$RUNS"); do
         note fsyncfloor "$WORK/bin/fsyncfloor" "$WORK/tmp/latency" 2000 100
         "$WORK/bin/fsyncfloor" "$WORK/tmp/latency" 2000 100 | record fsyncfloor "$run"
-        for target in "ours $P" "nginx $P_NGINX"; do
+        for target in "ours $P application/json" "redis $P_REDIS redis" "nginx $P_NGINX application/json"; do
             set -- $target
             # snapshotd's own fdatasync histogram around the run: the disk's latency under this
             # very load, which bounds a durable ack (a request that arrives during a sync waits
             # for it and for its own).
             [ "$1" = ours ] && curl -sf "http://127.0.0.1:$2/metrics" >"$WORK/logs/metrics-before-$run.txt"
-            note ratecli "$WORK/bin/ratecli" 127.0.0.1 "$2" "$LAT_RATE" "$LAT_SECONDS" "$LAT_CONNS" "$warm" "$ONE" application/json
-            "$WORK/bin/ratecli" 127.0.0.1 "$2" "$LAT_RATE" "$LAT_SECONDS" "$LAT_CONNS" "$warm" "$ONE" application/json \
+            note ratecli "$WORK/bin/ratecli" 127.0.0.1 "$2" "$LAT_RATE" "$LAT_SECONDS" "$LAT_CONNS" "$warm" "$ONE" "$3"
+            "$WORK/bin/ratecli" 127.0.0.1 "$2" "$LAT_RATE" "$LAT_SECONDS" "$LAT_CONNS" "$warm" "$ONE" "$3" \
                 >"$WORK/logs/ratecli-$1-$run.json" || die "ratecli reported connection errors: $(cat "$WORK/logs/ratecli-$1-$run.json")"
             record "latency.$1" "$run" <"$WORK/logs/ratecli-$1-$run.json"
             if [ "$1" = ours ]; then
@@ -755,6 +757,7 @@ if want latency; then
             fi
         done
     done
+    stop_server "$PID_REDIS"
     stop_server "$PID_NGINX"
     stop_server "$PID"
 fi
@@ -1009,7 +1012,7 @@ meta = {
         "Fairness: one snapshotd (fsync, a fresh --data-dir, default queue: --queue-capacity 2048, --queue-wait 1 s) holding the snapshots quiet and flood (each created first by one untimed POST). The quiet one: ratecli (Benchmarks/tools/ratecli.c) with one keep-alive connection, POST /v1/snapshots/quiet/events of the 92-byte member-join at $FAIR_RATE a second for ${FAIR_SECONDS}s (request i due at start + i/$FAIR_RATE s; latency from the due time to the end of the response, so a late answer also delays the next; the first tenth, at most 1 s, warm-up), its 503s counted. Three variants a run, interleaved (alone, one-event flood, NDJSON flood), $RUNS runs, medians of the runs' percentiles: alone; while wrk -t1 -c$FAIR_CONNS (Benchmarks/wrk/flood.lua, closed loop, statuses counted in response()) POSTs the same one-event body to /v1/snapshots/flood/events; and while it POSTs a $FAIR_BATCH-line NDJSON body there (member events over 5,000 names). The flood starts 1 s before the quiet client and runs $((FAIR_SECONDS + 2))s. The target: the quiet p99 at most 2x its p99 alone, and no 503 for the quiet snapshot.",
         "Memory: snapshotd serve --data-dir (fresh) --max-snapshots $((MEM_SNAPSHOTS + 1)) (the count includes default); VmRSS (/proc/PID/status) 1 s after /readyz is 200, then bench.py load-snapshots POSTs one $MEM_NODES-line NDJSON body of member-joins to each of /v1/snapshots/m00000/events .. m$(printf '%05d' $((MEM_SNAPSHOTS - 1))) (a first write creates the snapshot; node names n000..n$(printf '%03d' $((MEM_NODES - 1))) in each, addresses 10.x.y.z unique over the store) over $MEM_CONNS keep-alive connections, every answer a durable 200; VmRSS right after the last acknowledgement (the figure) and 5 s later; snapshotd_snapshots and snapshotd_store_alive_nodes must read $((MEM_SNAPSHOTS + 1)) and $((MEM_SNAPSHOTS * MEM_NODES)). Per alive node and per snapshot = (RSS after - RSS before) / nodes or / snapshots; the budget: $((MEM_SNAPSHOTS * MEM_NODES)) x 200 B + $MEM_SNAPSHOTS x 8 KiB. Restart ($RUNS times): SIGTERM (its time to exit is the stop time), start the same command on the same store, poll /readyz every 10 ms: ready seconds from the start; VmRSS at that moment.",
         "NDJSON: wrk -c8 posting one $NDJSON_BATCH-line NDJSON body (member events, 10% failed), events/s = requests/s x $NDJSON_BATCH.",
-        "Latency: ratecli (Benchmarks/tools/ratecli.c), $LAT_CONNS keep-alive connections, one thread each, request i due at start + i/$LAT_RATE s, sent at its due time (clock_nanosleep) or at once when late; latency from the due time to the end of the response (coordinated omission corrected, as wrk2); the first fifth (at most 1 s) is warm-up. fsyncfloor: write(100 B) + fdatasync x 2000 in the same directory, before each latency run.",
+        "Latency: ratecli (Benchmarks/tools/ratecli.c), $LAT_CONNS keep-alive connections, one thread each, against snapshotd (fsync), Redis (Debian redis-server, --appendonly yes --appendfsync always: each SET answered once fdatasynced; ratecli sends RESP SETs of the same 92-byte body to one key) and nginx (return 204, no disk), request i due at start + i/$LAT_RATE s, sent at its due time (clock_nanosleep) or at once when late; latency from the due time to the end of the response (coordinated omission corrected, as wrk2); the first fifth (at most 1 s) is warm-up. fsyncfloor: write(100 B) + fdatasync x 2000 in the same directory, before each latency run.",
         "Overload: snapshotd --simulate-sync-delay-ms $OVERLOAD_DELAY_MS $OVERLOAD_ARGS; overloadcli (Benchmarks/tools/overloadcli.c) keeps $OVERLOAD_CONNS keep-alive connections posting member-joins as fast as they are answered for ${OVERLOAD_SECONDS}s, each connection cycling over its own $OVERLOAD_NAMES names (a cluster of a fixed size, so the state the server must hold does not grow) with a new address on every join; VmRSS sampled every second; the reference is the sample at ${OVERLOAD_WARMUP}s. Afterwards every name must end, in GET /v1/snapshot and in the file (snapshotd inspect after shutdown), with the address of its last acknowledged (2xx) join, or of a later one whose answer was lost: never an older or a refused (503) one. (The first version posted a new name every time: RSS then grows with the cluster, ~110 B a node, which is state, not a leak.)",
         "Allocations: Benchmarks/tools/alloccount.so (LD_PRELOAD) counts malloc/calloc/realloc/memalign-family calls. Engine: counted around the throughput loop for N/5 and N events (N = $ALLOC_EVENTS), per event = difference / (4N/5). HTTP: a preloaded snapshotd, counts read (SIGUSR2) before and after ratecli sends 4,000 single-event POSTs, then 40 NDJSON POSTs; per event = difference / events acknowledged (includes the server's background work in that window).",
     ],

@@ -5,7 +5,9 @@
  *   ratecli HOST PORT RATE SECONDS CONNECTIONS WARMUP_SECONDS BODY_FILE CONTENT_TYPE [PATH]
  *
  * PATH is the request target, /v1/events unless given (the fairness section posts to
- * /v1/snapshots/quiet/events).
+ * /v1/snapshots/quiet/events). CONTENT_TYPE `redis` sends no HTTP: each request is a Redis
+ * `SET` of the body to the key PATH (default "key"), in RESP, and a `+` reply counts as 2xx
+ * (the latency section's durable peer: Redis with appendfsync always).
  * Request i is due at start + i / RATE. Connection c (one thread, keep-alive, no pipelining)
  * sends requests c, c + CONNECTIONS, c + 2 * CONNECTIONS, ... each at its due time
  * (clock_nanosleep, absolute, timer slack 1 us) or at once when late. Latency is measured
@@ -35,6 +37,22 @@ static double seconds, warmup;
 static int connections;
 static char *request;
 static size_t request_len;
+static int redis; /* RESP instead of HTTP */
+
+/* Reads one RESP reply line (a SET answers "+OK" or "-ERR ..."); 200 for '+', 500 otherwise, -1
+ * on a read error. */
+static int read_redis_reply(int fd, char *buf, size_t cap) {
+    size_t have = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + have, cap - 1 - have);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        have += (size_t)r;
+        buf[have] = 0;
+        if (strstr(buf, "\r\n") != NULL) return buf[0] == '+' ? 200 : 500;
+        if (have >= cap - 1) return -1;
+    }
+}
 static uint64_t start_ns, end_ns, record_from_ns;
 
 typedef struct {
@@ -63,7 +81,8 @@ static void *run_worker(void *arg) {
         uint64_t sent = now_ns();
         w->sent++;
         int status = -1, close_after = 0;
-        if (write_all(fd, request, request_len) == 0) status = read_response(fd, buf, sizeof buf, &close_after);
+        if (write_all(fd, request, request_len) == 0)
+            status = redis ? read_redis_reply(fd, buf, sizeof buf) : read_response(fd, buf, sizeof buf, &close_after);
         uint64_t done = now_ns();
         if (status < 0) { w->errors++; close(fd); fd = -1; continue; }
         if (close_after) { close(fd); fd = -1; }
@@ -112,14 +131,19 @@ int main(int argc, char **argv) {
     static char body[1 << 20];
     size_t body_len = fread(body, 1, sizeof body, f);
     fclose(f);
-    const char *path = argc == 10 ? argv[9] : "/v1/events";
-    if (path[0] != '/' || strlen(path) > 1024) { fprintf(stderr, "ratecli: bad path\n"); return 2; }
+    redis = strcmp(argv[8], "redis") == 0;
+    const char *path = argc == 10 ? argv[9] : redis ? "key" : "/v1/events";
+    if ((!redis && path[0] != '/') || strlen(path) > 1024) { fprintf(stderr, "ratecli: bad path\n"); return 2; }
     request = malloc(body_len + 2048);
-    request_len = (size_t)sprintf(request,
-        "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-        path, host, port, argv[8], body_len);
+    if (redis)
+        request_len = (size_t)sprintf(request, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%zu\r\n", strlen(path), path, body_len);
+    else
+        request_len = (size_t)sprintf(request,
+            "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+            path, host, port, argv[8], body_len);
     memcpy(request + request_len, body, body_len);
     request_len += body_len;
+    if (redis) { memcpy(request + request_len, "\r\n", 2); request_len += 2; }
 
     worker_t *workers = calloc((size_t)connections, sizeof(worker_t));
     pthread_t *threads = calloc((size_t)connections, sizeof(pthread_t));

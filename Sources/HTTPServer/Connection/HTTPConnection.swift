@@ -1,5 +1,4 @@
 import Dispatch
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -29,9 +28,6 @@ final class HTTPConnection: @unchecked Sendable {
     private let handler: HTTPHandler
     private var state: HTTPConnectionState
 
-    /// What the pool watches the socket for (the state's read and write interest).
-    private var wantsInput = true
-    private var wantsOutput = false
     private var timer: (any DispatchSourceTimer)?
     private var closed = false
     /// An answered responder, reused for the next request if nobody else holds it by then (the
@@ -88,8 +84,8 @@ final class HTTPConnection: @unchecked Sendable {
 
     /// The pool saw the socket ready (a hang-up or error counts as both).
     func socketReady(input: Bool, output: Bool) {
-        if input && wantsInput { run(.readable) }
-        if output && wantsOutput { run(.writable) }
+        if input && state.readInterest { run(.readable) }
+        if output && state.writeInterest { run(.writable) }
     }
 
     /// A response from the pool's inbox; `finishTurn` follows once all are fed.
@@ -120,11 +116,9 @@ final class HTTPConnection: @unchecked Sendable {
             case .drain: performDrain()
             case .handle(let request, let slot): call(request, slot: slot)
             case .write: performWrite()
-            case .setReadInterest(let wanted):
-                wantsInput = wanted
+            case .setReadInterest:
                 if !updateWatch() { state.handle(.readFailed) }
-            case .setWriteInterest(let wanted):
-                wantsOutput = wanted
+            case .setWriteInterest:
                 if !updateWatch() { state.handle(.writeFailed) }
             case .armTimer(let at):
                 timer?.schedule(deadline: DispatchTime(uptimeNanoseconds: at), leeway: .milliseconds(10))
@@ -215,9 +209,10 @@ final class HTTPConnection: @unchecked Sendable {
         state.handle(sent.map { .wrote($0) } ?? .writeFailed)
     }
 
-    /// Tells the pool what to watch the socket for; false when epoll refuses.
+    /// Tells the pool what to watch the socket for (the state's read and write interest); false
+    /// when epoll refuses.
     private func updateWatch() -> Bool {
-        pool.watch(fd, input: wantsInput, output: wantsOutput, for: self)
+        pool.watch(fd, input: state.readInterest, output: state.writeInterest, for: self)
     }
 
     // MARK: - Closing
