@@ -492,7 +492,9 @@ def cmd_report(args):
         ng = med(f"http.nginx.c{c}", rps)
         hb = med(f"http.hummingbird.c{c}", rps)
         ratio_row(f"HTTP, one event per POST, fsync, wrk -c{c} vs nginx 1.22 `return 204`", ours, ng, 0.7, "≥ 0.7× nginx", "req/s")
-        ratio_row(f"HTTP, one event per POST, fsync, wrk -c{c} vs Hummingbird 2 POST→204", ours, hb, 2.5, "≥ 2.5× Hummingbird", "req/s")
+        # Issue 5 asked 2.5× Hummingbird at either load; issue 16 asks 1.5× at -c64 (the row it names).
+        ratio_row(f"HTTP, one event per POST, fsync, wrk -c{c} vs Hummingbird 2 POST→204", ours, hb, 1.5 if c == 64 else 2.5,
+                  "≥ 1.5× Hummingbird (issue 16; issue 5: 2.5×)" if c == 64 else "≥ 2.5× Hummingbird (issue 5)", "req/s")
         if f"http.redis.c{c}" in by_key:
             ratio_row(f"HTTP, one event per POST, fsync, wrk -c{c} vs Redis {meta.get('redis', '7')} SET (appendfsync always, one key), redis-benchmark -c{c}",
                       ours, med(f"http.redis.c{c}", lambda d: d.get("requests_per_second")), 1.0, "≥ 1× Redis", "req/s")
