@@ -47,20 +47,27 @@ static int write_all(int fd, const char *p, size_t n) {
     return 0;
 }
 
+/* Reads into buf (NUL-terminated, *have bytes so far) until it holds `terminator`; returns where
+ * the terminator starts, or NULL on a read error, end of stream or a full buffer. */
+static char *read_until(int fd, char *buf, size_t cap, size_t *have, const char *terminator) {
+    for (;;) {
+        ssize_t r = read(fd, buf + *have, cap - 1 - *have);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return NULL;
+        *have += (size_t)r;
+        buf[*have] = 0;
+        char *found = strstr(buf, terminator);
+        if (found != NULL) return found;
+        if (*have >= cap - 1) return NULL;
+    }
+}
+
 /* Reads one response (Content-Length framing); returns the status code, or -1. Sets *close_after
  * when the server says "Connection: close" (nginx does after keepalive_requests). */
 static int read_response(int fd, char *buf, size_t cap, int *close_after) {
     size_t have = 0;
-    char *end = NULL;
-    for (;;) {
-        ssize_t r = read(fd, buf + have, cap - 1 - have);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        have += (size_t)r;
-        buf[have] = 0;
-        if ((end = strstr(buf, "\r\n\r\n")) != NULL) break;
-        if (have >= cap - 1) return -1;
-    }
+    char *end = read_until(fd, buf, cap, &have, "\r\n\r\n");
+    if (end == NULL) return -1;
     int status = 0;
     if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) return -1;
     long length = 0;

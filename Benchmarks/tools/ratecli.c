@@ -43,15 +43,8 @@ static int redis; /* RESP instead of HTTP */
  * on a read error. */
 static int read_redis_reply(int fd, char *buf, size_t cap) {
     size_t have = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + have, cap - 1 - have);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        have += (size_t)r;
-        buf[have] = 0;
-        if (strstr(buf, "\r\n") != NULL) return buf[0] == '+' ? 200 : 500;
-        if (have >= cap - 1) return -1;
-    }
+    if (read_until(fd, buf, cap, &have, "\r\n") == NULL) return -1;
+    return buf[0] == '+' ? 200 : 500;
 }
 static uint64_t start_ns, end_ns, record_from_ns;
 
