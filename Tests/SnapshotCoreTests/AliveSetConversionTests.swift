@@ -18,49 +18,96 @@ import Testing
         #expect(ok)
     }
 
-    /// The changes reported, applied to the earlier table's alive set, give the later one's.
-    static func expectChangesRebuild(_ table: AliveTable, since earlier: AliveTable) -> Int {
+    /// The changes `later` reports (it was given the records after `earlier`'s), applied to
+    /// `earlier`'s alive set, give `whole`'s (given every record).
+    static func expectChangesRebuild(_ later: AliveTable, since earlier: AliveTable, whole: AliveTable) -> Int {
         var nodes = earlier.aliveNodes()
         var changes = 0
-        table.forEachChange(since: earlier) { name, address in
+        later.forEachChange(since: earlier) { name, address in
             nodes[String(decoding: name, as: UTF8.self)] = address.map { String(decoding: $0, as: UTF8.self) }
             changes += 1
         }
-        #expect(nodes == table.aliveNodes())
+        #expect(nodes == whole.aliveNodes())
         return changes
     }
 
-    @Test func changesSinceAMarkAreExactlyTheDifferences() {
-        var table = AliveTable()
-        for i in 0..<100 { Self.alive(&table, "node-\(i)", "10.0.0.\(i):7946") }
-        Self.notAlive(&table, "node-99")
-        table.markUnchanged()
-        let earlier = table
-        #expect(Self.expectChangesRebuild(table, since: earlier) == 0)
+    @Test func theChangesAreExactlyTheDifferences() {
+        var whole = AliveTable()
+        for i in 0..<100 { Self.alive(&whole, "node-\(i)", "10.0.0.\(i):7946") }
+        Self.notAlive(&whole, "node-99")
+        let earlier = whole
+        var later = AliveTable(keepsRemovals: true)
+        #expect(Self.expectChangesRebuild(later, since: earlier, whole: whole) == 0)
 
-        Self.alive(&table, "node-0", "10.0.0.0:7946")      // the same again: no change
-        Self.alive(&table, "node-1", "10.9.9.9:7946")      // moved (longer address: a new place)
-        Self.alive(&table, "node-2", "1.1.1.1:1")          // moved (written over)
-        Self.notAlive(&table, "node-3")                    // gone
-        Self.notAlive(&table, "node-4")
-        Self.alive(&table, "node-4", "10.0.0.4:7946")      // gone and back as it was: no change
-        Self.alive(&table, "node-99", "10.0.0.99:7946")    // back
-        Self.alive(&table, "new-1", "10.1.0.1:7946")       // new
-        Self.alive(&table, "new-2", "10.1.0.2:7946")
-        Self.notAlive(&table, "new-2")                     // new and gone: no change
-        Self.notAlive(&table, "never-seen")                // not in either
-        #expect(Self.expectChangesRebuild(table, since: earlier) == 5)
+        func alive(_ name: String, _ address: String) {
+            Self.alive(&whole, name, address)
+            Self.alive(&later, name, address)
+        }
+        func notAlive(_ name: String) {
+            Self.notAlive(&whole, name)
+            Self.notAlive(&later, name)
+        }
+        alive("node-0", "10.0.0.0:7946")      // the same again: no change
+        alive("node-1", "10.9.9.9:7946")      // moved (longer address: a new place)
+        alive("node-2", "1.1.1.1:1")          // moved
+        alive("node-2", "2.2.2.2:2")          // and moved again (written over)
+        notAlive("node-3")                    // gone
+        notAlive("node-4")
+        alive("node-4", "10.0.0.4:7946")      // gone and back as it was: no change
+        alive("node-99", "10.0.0.99:7946")    // back
+        alive("new-1", "10.1.0.1:7946")       // new
+        alive("new-2", "10.1.0.2:7946")
+        notAlive("new-2")                     // new and gone: no change
+        notAlive("never-seen")                // not in either
+        #expect(Self.expectChangesRebuild(later, since: earlier, whole: whole) == 5)
     }
 
-    /// Growth after the mark moves every entry to another slot; the changes still rebuild it.
+    /// The later table grows many times over; the changes still rebuild the whole.
     @Test func changesSurviveTheTableGrowing() {
-        var table = AliveTable()
-        for i in 0..<40 { Self.alive(&table, "n\(i)", "a\(i)") }
-        table.markUnchanged()
-        let earlier = table
-        for i in 0..<5000 { Self.alive(&table, "m\(i)", "b\(i)") }
-        for i in stride(from: 0, to: 40, by: 3) { Self.notAlive(&table, "n\(i)") }
-        #expect(Self.expectChangesRebuild(table, since: earlier) == 5000 + 14)
+        var whole = AliveTable()
+        for i in 0..<40 { Self.alive(&whole, "n\(i)", "a\(i)") }
+        let earlier = whole
+        var later = AliveTable(keepsRemovals: true)
+        for i in 0..<5000 {
+            Self.alive(&whole, "m\(i)", "b\(i)")
+            Self.alive(&later, "m\(i)", "b\(i)")
+        }
+        for i in stride(from: 0, to: 40, by: 3) {
+            Self.notAlive(&whole, "n\(i)")
+            Self.notAlive(&later, "n\(i)")
+        }
+        #expect(Self.expectChangesRebuild(later, since: earlier, whole: whole) == 5000 + 14)
+    }
+
+    /// A table that keeps removals, given only the records after another table's: its changes
+    /// applied to that table's alive set give the alive set of every record on one table.
+    @Test(arguments: [UInt64(4), 5, 6])
+    func aTableOfTheLaterRecordsRebuildsTheWhole(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var whole = AliveTable(), earlier = AliveTable(), later = AliveTable(keepsRemovals: true)
+        for step in 0..<6000 {
+            let n = Int.random(in: 0..<700, using: &rng)
+            let name = "node-\(n)", address = "10.\(n % 3).0.\(Int.random(in: 0..<4, using: &rng)):7946"
+            let alive = Int.random(in: 0..<4, using: &rng) > 0
+            for i in (step < 3000 ? [0, 1] : [0, 2]) {
+                switch (i, alive) {
+                case (0, true): Self.alive(&whole, name, address)
+                case (0, false): Self.notAlive(&whole, name)
+                case (1, true): Self.alive(&earlier, name, address)
+                case (1, false): Self.notAlive(&earlier, name)
+                case (_, true): Self.alive(&later, name, address)
+                case (_, false): Self.notAlive(&later, name)
+                }
+            }
+        }
+        var nodes = earlier.aliveNodes()
+        later.forEachChange(since: earlier) { name, address in
+            nodes[String(decoding: name, as: UTF8.self)] = address.map { String(decoding: $0, as: UTF8.self) }
+        }
+        #expect(nodes == whole.aliveNodes(), "seed \(seed)")
+        // A name the later records only remove is in neither's alive set.
+        Self.notAlive(&later, "never-alive")
+        #expect(!later.aliveNodes().keys.contains("never-alive"))
     }
 
     enum Step {

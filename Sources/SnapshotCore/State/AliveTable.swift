@@ -20,22 +20,20 @@ struct AliveTable {
         var tag: UInt32
         var nameStart: UInt32
         var addressStart: UInt32
-        /// The name's length, `aliveBit` while alive (a not-alive name keeps its slot: it is
-        /// likely to come back), and `changedBit` once the entry changed since `markUnchanged()`.
+        /// The name's length, and `aliveBit` while alive (a not-alive name keeps its slot: it is
+        /// likely to come back).
         var nameCountAndAlive: UInt16
         var addressCount: UInt8
         /// Arena bytes reserved for the address: a new one no longer than this is written over it.
         var addressCapacity: UInt8
 
         static let aliveBit: UInt16 = 0x8000
-        static let changedBit: UInt16 = 0x4000
-        var nameCount: Int { Int(nameCountAndAlive & ~(Self.aliveBit | Self.changedBit)) }
-        var changed: Bool { nameCountAndAlive & Self.changedBit != 0 }
+        var nameCount: Int { Int(nameCountAndAlive & ~Self.aliveBit) }
         var alive: Bool { nameCountAndAlive & Self.aliveBit != 0 }
     }
 
     /// The longest name and address the table keeps; longer ones are refused (replay goes on with Strings).
-    static let maxNameCount = Int(Slot.changedBit) - 1
+    static let maxNameCount = 0x3FFF
     static let maxAddressCount = Int(UInt8.max)
 
     /// Names and addresses (a name's address follows it, until it outgrows its place).
@@ -47,11 +45,15 @@ struct AliveTable {
     private var bits: Int
     /// Per table, so that names cannot be chosen to collide.
     private let seed: UInt64
+    /// A not-alive name it has not seen is kept too (as not alive): the table then holds what
+    /// records change on top of another table, whose names it need not hold (`forEachChange`).
+    let keepsRemovals: Bool
 
     private static let initialBits = 6
     private static let empty = Slot(tag: 0, nameStart: 0, addressStart: 0, nameCountAndAlive: 0, addressCount: 0, addressCapacity: 0)
 
-    init() {
+    init(keepsRemovals: Bool = false) {
+        self.keepsRemovals = keepsRemovals
         seed = UInt64.random(in: .min ... .max)
         bits = Self.initialBits
         slots = [Slot](repeating: Self.empty, count: 1 << Self.initialBits)
@@ -66,7 +68,7 @@ struct AliveTable {
             // Most records repeat what the table holds: write (and pay the array's uniqueness
             // check) only for a change.
             let slot = slots[found.index]
-            if !slot.alive { slots[found.index].nameCountAndAlive |= Slot.aliveBit | Slot.changedBit }
+            if !slot.alive { slots[found.index].nameCountAndAlive |= Slot.aliveBit }
             updateAddress(of: found.index, slot, address)
             return true
         }
@@ -82,7 +84,10 @@ struct AliveTable {
         guard name.count <= Self.maxNameCount else { return true }
         let found = find(name, hash)
         if found.found, slots[found.index].alive {
-            slots[found.index].nameCountAndAlive = slots[found.index].nameCountAndAlive & ~Slot.aliveBit | Slot.changedBit
+            slots[found.index].nameCountAndAlive &= ~Slot.aliveBit
+        } else if !found.found && keepsRemovals {
+            guard arena.count + name.count <= Int(UInt32.max) else { return false }
+            insert(name, UnsafeRawBufferPointer(start: nil, count: 0), hash, at: found.index, alive: false)
         }
         return true
     }
@@ -107,22 +112,16 @@ struct AliveTable {
         }
     }
 
-    /// Clears every entry's changed mark: `forEachChange(since:)` then reports what changes after this.
-    mutating func markUnchanged() {
-        slots.withUnsafeMutableBufferPointer { slots in
-            for i in slots.indices where slots[i].changed { slots[i].nameCountAndAlive &= ~Slot.changedBit }
-        }
-    }
-
-    /// How the alive set differs from `earlier`'s: `body(name, address)` for each name alive here
-    /// and not in `earlier` or at another address there, `body(name, nil)` for each name alive
-    /// there and not here. `earlier` is this table as it was when `markUnchanged()` was last
-    /// called, with no `removeAll()` since (then every name of `earlier` is here, and only the
-    /// entries marked changed can differ).
+    /// How the alive set differs from `earlier`'s, where this table `keepsRemovals` and was
+    /// given the records after `earlier`'s (every name they set is here; a name they do not set
+    /// is as `earlier` has it, and is not reported): `body(name, address)` for each name alive
+    /// here and not in `earlier` or at another address there, `body(name, nil)` for each name
+    /// alive there and not here.
     func forEachChange(since earlier: AliveTable, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer?) -> Void) {
+        assert(keepsRemovals, "a table without its removals cannot say what changed")
         arena.withUnsafeBytes { raw in
             earlier.arena.withUnsafeBytes { earlierRaw in
-                for slot in slots where slot.tag != 0 && slot.changed {
+                for slot in slots where slot.tag != 0 {
                     let name = Self.name(of: slot, in: raw)
                     var before: UnsafeRawBufferPointer?  // the address in `earlier`, when alive there
                     if let hash = earlier.hash(name) {
@@ -255,16 +254,16 @@ struct AliveTable {
             arena.append(contentsOf: address)
         }
         slots[index].addressCount = UInt8(address.count)
-        slots[index].nameCountAndAlive |= Slot.changedBit
     }
 
-    private mutating func insert(_ name: UnsafeRawBufferPointer, _ address: UnsafeRawBufferPointer, _ hash: UInt64, at index: Int) {
+    private mutating func insert(_ name: UnsafeRawBufferPointer, _ address: UnsafeRawBufferPointer, _ hash: UInt64,
+                                 at index: Int, alive: Bool = true) {
         let nameStart = arena.count
         arena.append(contentsOf: name)
         let addressStart = arena.count
         arena.append(contentsOf: address)
         let slot = Slot(tag: Self.tag(hash), nameStart: UInt32(nameStart), addressStart: UInt32(addressStart),
-                        nameCountAndAlive: UInt16(name.count) | Slot.aliveBit | Slot.changedBit,
+                        nameCountAndAlive: UInt16(name.count) | (alive ? Slot.aliveBit : 0),
                         addressCount: UInt8(address.count), addressCapacity: UInt8(address.count))
         count += 1
         if count * 2 > slots.count {
