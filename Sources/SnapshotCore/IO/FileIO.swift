@@ -62,6 +62,11 @@ public protocol FileIO: Sendable {
     /// need not read a prepared segment's 64 MiB to know it is empty). The whole file when
     /// the file system cannot tell.
     func dataExtents(_ fd: Int32, size: Int) -> [Range<Int>]
+    /// Asks the kernel to start writing `length` bytes at `offset` back to the disk, without
+    /// waiting and without making them durable (only a sync does): a large file written in
+    /// pieces then goes to the disk in pieces too, not all at once when it is synced. Nothing,
+    /// where the file layer has no such request.
+    func startWriteback(_ fd: Int32, offset: Int64, length: Int64)
 }
 
 extension FileIO {
@@ -74,6 +79,8 @@ extension FileIO {
     public func unmap(_ bytes: UnsafeRawBufferPointer) {
         if let base = bytes.baseAddress { _ = munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }
+
+    public func startWriteback(_ fd: Int32, offset: Int64, length: Int64) {}
 
     /// Everything may be data: the answer of a file layer that does not know better.
     public func dataExtents(_ fd: Int32, size: Int) -> [Range<Int>] {
@@ -223,6 +230,14 @@ public struct POSIXFileIO: FileIO {
 
     public func sync(_ fd: Int32, path: String) throws(FileIOError) {
         if fsync(fd) != 0 { throw FileIOError("fsync", path, code: errno) }
+    }
+
+    /// posix_fadvise(POSIX_FADV_DONTNEED): on Linux it starts the writeback of the range's
+    /// dirty pages (asynchronously, as sync_file_range(SYNC_FILE_RANGE_WRITE), which Swift's
+    /// Glibc module does not export) and drops the pages already clean. A failure only
+    /// leaves the pages to the sync.
+    public func startWriteback(_ fd: Int32, offset: Int64, length: Int64) {
+        _ = posix_fadvise(fd, off_t(offset), off_t(length), POSIX_FADV_DONTNEED)
     }
 
     public func truncate(_ fd: Int32, to length: Int64, path: String) throws(FileIOError) {

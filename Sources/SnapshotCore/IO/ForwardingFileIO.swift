@@ -30,4 +30,5 @@ extension ForwardingFileIO {
     public func map(_ fd: Int32, size: Int) -> UnsafeRawBufferPointer? { base.map(fd, size: size) }
     public func unmap(_ bytes: UnsafeRawBufferPointer) { base.unmap(bytes) }
     public func dataExtents(_ fd: Int32, size: Int) -> [Range<Int>] { base.dataExtents(fd, size: size) }
+    public func startWriteback(_ fd: Int32, offset: Int64, length: Int64) { base.startWriteback(fd, offset: offset, length: length) }
 }

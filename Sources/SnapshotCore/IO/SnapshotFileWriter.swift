@@ -28,6 +28,11 @@ public enum SnapshotFileWriter {
                 format.encoder.encode(record, into: &buffer)
                 if buffer.count >= 1 << 20 {
                     do throws(FileIOError) { try io.writeAll(fd, buffer, path: path) } catch { failure = error }
+                    // Each MiB to the disk as it is written: a checkpoint's sync then finds little
+                    // left to write, and the log's fdatasyncs meanwhile (ext4 data=ordered: a
+                    // journal commit waits for the data of the blocks it allocates) wait behind
+                    // a MiB, not a whole file.
+                    io.startWriteback(fd, offset: size, length: Int64(buffer.count))
                     size += Int64(buffer.count)
                     buffer.removeAll(keepingCapacity: true)
                 }
