@@ -101,8 +101,10 @@ struct StateBuilder: ReplayVisitor {
     ///
     /// The records' table holds only the names they set: a log over a few thousand names
     /// replays in a table that stays in the cache, not in the checkpoint's (100,000 alive
-    /// nodes: 7 MB of slots and names; measured: 1,000,000 records replayed in about twice the
-    /// time they take on a small one).
+    /// nodes: 7 MB of slots and names, copied at the first write while the conversion holds
+    /// them). Measured under perf, 1,000,000 records onto a 100,000-node checkpoint: 75 ms of
+    /// samples a run against 85 ms on the checkpoint's table; the open's wall time is the
+    /// conversion's.
     mutating func convertAliveSetInBackground() {
         guard !usesStrings, converting == nil, table.count >= Self.backgroundConversionMinimum else { return }
         guard let conversion = AliveSetConversion.start(table) else { return }
