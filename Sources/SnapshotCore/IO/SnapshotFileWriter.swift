@@ -28,10 +28,10 @@ public enum SnapshotFileWriter {
                 format.encoder.encode(record, into: &buffer)
                 if buffer.count >= 1 << 20 {
                     do throws(FileIOError) { try io.writeAll(fd, buffer, path: path) } catch { failure = error }
-                    // Each MiB to the disk as it is written: a checkpoint's sync then finds little
-                    // left to write, and the log's fdatasyncs meanwhile (ext4 data=ordered: a
-                    // journal commit waits for the data of the blocks it allocates) wait behind
-                    // a MiB, not a whole file.
+                    // Each MiB to the disk as it is written, so that a checkpoint's sync finds
+                    // little left to write. Measured (100,000 nodes, checkpoints back to back
+                    // under wrk -c16 durable POSTs): the log's fdatasyncs over 2.5 ms fell from
+                    // 60-125 to 15-40 a 10 s run.
                     io.startWriteback(fd, offset: size, length: Int64(buffer.count))
                     size += Int64(buffer.count)
                     buffer.removeAll(keepingCapacity: true)
