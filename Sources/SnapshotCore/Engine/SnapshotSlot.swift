@@ -1,5 +1,3 @@
-import HashTreeCollections
-
 /// The writer's side of one snapshot of the store: its state, its clock and where its
 /// checkpoints stand. Owned by the writer thread alone.
 final class SnapshotSlot {
@@ -26,7 +24,7 @@ final class SnapshotSlot {
     /// The alive set when the agent left (the state's is cleared, unless rejoin-after-leave):
     /// a checkpoint of a leaving snapshot writes it before its `leave`, as the log holds them,
     /// so that a restart with rejoin-after-leave still finds the nodes (Go's file keeps them too).
-    var aliveAtLeave: TreeDictionary<String, String>?
+    var aliveAtLeave: AliveSet?
     /// `compact` requests waiting for its next checkpoint.
     var waiters: [CheckpointRound.Waiter] = []
     /// The writer's unit that last saved this snapshot for an undo.

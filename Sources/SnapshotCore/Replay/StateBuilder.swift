@@ -1,6 +1,6 @@
 /// Builds a `SnapshotState` and a `ReplayReport` from what a decoder reports: replay's visitor.
 /// The rules are `SnapshotState.replay`'s (the last record wins); the alive set is kept in an
-/// `AliveTable` and made a `TreeDictionary` once, by `finish()`.
+/// `AliveTable` and made an `AliveSet` once, by `finish()`.
 struct StateBuilder: ReplayVisitor {
     let rejoinAfterLeave: Bool
     /// The clocks and `leaving`; also the alive set once `usesStrings`.
@@ -12,15 +12,14 @@ struct StateBuilder: ReplayVisitor {
     private(set) var report = ReplayReport()
     /// Records by `RecordView.Kind.rawValue`: inline, no array to check for uniqueness per record.
     private var counts = InlineArray<6, Int>(repeating: 0)
-    /// The table as it was when its alive set began converting on another thread
-    /// (`convertAliveSetInBackground()`); `table` then starts empty and takes the records
-    /// after it (`keepsRemovals`), and the alive set is that conversion with what `table`
-    /// changed applied. Nil once the table is emptied (nothing of it is kept then).
-    private var converting: (table: AliveTable, conversion: AliveSetConversion)?
+    /// The table as it was when it was frozen (`freezeAliveSet()`); `table` then starts empty
+    /// and takes the records after it (`keepsRemovals`), and the alive set is this base with
+    /// what `table` changed on top. Nil once the table is emptied (nothing of it is kept then).
+    private var base: AliveSet.Base?
 
-    /// Alive sets smaller than this are made Strings where they are needed: a thread costs
-    /// more than they do.
-    static let backgroundConversionMinimum = 4096
+    /// Alive sets smaller than this are made Strings and a tree: they cost little, and a base
+    /// makes every later lookup two.
+    static let baseMinimum = 4096
 
     init(rejoinAfterLeave: Bool) {
         self.rejoinAfterLeave = rejoinAfterLeave
@@ -56,7 +55,7 @@ struct StateBuilder: ReplayVisitor {
         case .leave where !rejoinAfterLeave:
             // Everything is cleared (by `state.replay` below): the table can serve again.
             table.removeAll()
-            converting = nil
+            base = nil
             usesStrings = false
         default:
             break
@@ -94,37 +93,33 @@ struct StateBuilder: ReplayVisitor {
         return state
     }
 
-    /// Starts making the alive set so far Strings and a tree on another thread, while records
-    /// go on onto a table of their own (recovery: the checkpoint's alive set, while the log
-    /// replays); `finishState()` takes it and applies what they changed. Nothing happens for a
-    /// small set, or when conversions already run on the other CPUs (`AliveSetConversion`).
+    /// Keeps a large alive set so far as it is, the base of the state's `AliveSet`, while the
+    /// records after it go onto a table of their own (recovery: the checkpoint's alive set,
+    /// then the log); `finishState()` puts what they changed on top. Nothing happens for a
+    /// small set.
     ///
     /// The records' table holds only the names they set: a log over a few thousand names
     /// replays in a table that stays in the cache, not in the checkpoint's (100,000 alive
-    /// nodes: 7 MB of slots and names, copied at the first write while the conversion holds
-    /// them). Measured under perf, 1,000,000 records onto a 100,000-node checkpoint: 75 ms of
-    /// samples a run against 85 ms on the checkpoint's table; the open's wall time is the
-    /// conversion's.
-    mutating func convertAliveSetInBackground() {
-        guard !usesStrings, converting == nil, table.count >= Self.backgroundConversionMinimum else { return }
-        guard let conversion = AliveSetConversion.start(table) else { return }
-        converting = (table, conversion)
+    /// nodes: 7 MB of slots and names).
+    mutating func freezeAliveSet() {
+        guard !usesStrings, base == nil, table.count >= Self.baseMinimum else { return }
+        base = AliveSet.Base(table)
         table = AliveTable(keepsRemovals: true)
     }
 
-    /// Whether the alive set is converting on another thread (for the tests).
-    var isConvertingInBackground: Bool { converting != nil }
+    /// Whether the alive set so far is frozen as a base (for the tests).
+    var hasFrozenAliveSet: Bool { base != nil }
 
     private mutating func moveTableToState() {
-        if let (earlier, conversion) = converting {
-            var nodes = conversion.wait()
-            table.forEachChange(since: earlier) { name, address in
+        if let base {
+            var nodes = AliveSet(base: base)
+            table.forEachChange(since: base.table) { name, address in
                 nodes[String(decoding: name, as: UTF8.self)] = address.map { String(decoding: $0, as: UTF8.self) }
             }
             state.aliveNodes = nodes
-            converting = nil
+            self.base = nil
         } else {
-            state.aliveNodes = table.aliveNodes()
+            state.aliveNodes = AliveSet(table.aliveNodes())
         }
         table.removeAll()
         usesStrings = true

@@ -112,6 +112,39 @@ struct AliveTable {
         }
     }
 
+    /// How many names are alive (a scan of the slots).
+    var aliveCount: Int {
+        slots.reduce(0) { $0 + ($1.tag != 0 && $1.alive ? 1 : 0) }
+    }
+
+    /// The address `name` is alive at; nil when it is not alive, not here, or not ASCII.
+    func aliveAddress(of name: String) -> String? {
+        var name = name
+        return name.withUTF8 { name in
+            let name = UnsafeRawBufferPointer(name)
+            guard name.count <= Self.maxNameCount, let hash = hash(name) else { return nil }
+            let found = find(name, hash)
+            guard found.found, slots[found.index].alive else { return nil }
+            return arena.withUnsafeBytes { String(decoding: Self.address(of: slots[found.index], in: $0), as: UTF8.self) }
+        }
+    }
+
+    /// The first alive name at or after slot `index`, its address, and the slot to go on from;
+    /// nil past the last (iteration in slot order).
+    func aliveEntry(from index: Int) -> (name: String, address: String, next: Int)? {
+        var index = index
+        while index < slots.count {
+            let slot = slots[index]
+            index += 1
+            guard slot.tag != 0 && slot.alive else { continue }
+            return arena.withUnsafeBytes { raw in
+                (String(decoding: Self.name(of: slot, in: raw), as: UTF8.self),
+                 String(decoding: Self.address(of: slot, in: raw), as: UTF8.self), index)
+            }
+        }
+        return nil
+    }
+
     /// How the alive set differs from `earlier`'s, where this table `keepsRemovals` and was
     /// given the records after `earlier`'s (every name they set is here; a name they do not set
     /// is as `earlier` has it, and is not reported): `body(name, address)` for each name alive

@@ -1,11 +1,9 @@
-import HashTreeCollections
-
 /// The state a snapshot describes: alive nodes, the three Lamport clocks and whether the agent
-/// is leaving. A value: copying it is O(1) (the alive set is a persistent hash tree), which is
-/// what lets compaction write a frozen copy while the writer goes on changing its own.
+/// is leaving. A value: copying it is O(1) (`AliveSet`), which is what lets a checkpoint write
+/// a frozen copy while the writer goes on changing its own.
 public struct SnapshotState: Sendable, Equatable {
     /// Node name to address (`host:port`, as Go prints it).
-    public var aliveNodes: TreeDictionary<String, String> = [:]
+    public var aliveNodes = AliveSet()
     public var lastClock: UInt64 = 0
     public var lastEventClock: UInt64 = 0
     public var lastQueryClock: UInt64 = 0

@@ -82,9 +82,9 @@ struct StoreRecovery {
             snapshots.append(try openNamed(entry, report: &report))
         }
 
-        // The log, in one pass. Meanwhile the files' large alive sets are made Strings and trees
-        // on another thread; the log's changes are applied to them at the end.
-        for i in snapshots.indices { snapshots[i].builder.convertAliveSetInBackground() }
+        // The log, in one pass. The files' large alive sets are kept as they replayed, the
+        // log's changes put on top of them at the end.
+        for i in snapshots.indices { snapshots[i].builder.freezeAliveSet() }
         var index: [UInt32: Int] = [:]
         for (i, snapshot) in snapshots.enumerated() { index[snapshot.id] = i }
         var catalogDirtySince: UInt64?

@@ -1,13 +1,12 @@
-import Glibc
 import HashTreeCollections
 import TestSupport
 import Testing
 @testable import SnapshotCore
 
-/// Recovery's alive set made Strings and a tree on another thread while the log replays
-/// (`StateBuilder.convertAliveSetInBackground`, `AliveTable.forEachChange(since:)`): the state is
-/// the one a replay on one thread gives, whatever the records after the conversion started.
-@Suite(.serialized) struct AliveSetConversionTests {
+/// Recovery's large alive set kept as the table it replayed into, the log's records on a table
+/// of their own (`StateBuilder.freezeAliveSet`, `AliveTable.forEachChange(since:)`): the state is
+/// the one a replay onto one table gives, whatever the records after the freeze.
+struct FrozenAliveSetTests {
     static func alive(_ table: inout AliveTable, _ name: String, _ address: String) {
         let ok = Array(name.utf8).withUnsafeBytes { name in Array(address.utf8).withUnsafeBytes { table.setAlive(name, address: $0) } }
         #expect(ok)
@@ -109,9 +108,9 @@ import Testing
         case leave
     }
 
-    /// Replays `before`, starts the background conversion, replays `after`, against the same
-    /// records replayed without it.
-    static func expectSameState(_ before: [Step], _ after: [Step], rejoin: Bool, inBackground: Bool = true, _ comment: Comment) {
+    /// Replays `before`, freezes the alive set, replays `after`, against the same records
+    /// replayed without the freeze.
+    static func expectSameState(_ before: [Step], _ after: [Step], rejoin: Bool, frozen: Bool = true, _ comment: Comment) {
         func replay(_ steps: [Step], into builder: inout StateBuilder) {
             for (i, step) in steps.enumerated() {
                 let offset = Int64(i)
@@ -128,23 +127,20 @@ import Testing
             }
         }
         var plain = StateBuilder(rejoinAfterLeave: rejoin)
-        var converted = StateBuilder(rejoinAfterLeave: rejoin)
+        var layered = StateBuilder(rejoinAfterLeave: rejoin)
         replay(before, into: &plain)
-        replay(before, into: &converted)
-        converted.convertAliveSetInBackground()
-        // Another suite's recovery may hold the one conversion this machine allows: wait for it.
-        var tries = 0
-        while inBackground && !converted.isConvertingInBackground && tries < 1000 {
-            usleep(2000)
-            converted.convertAliveSetInBackground()
-            tries += 1
-        }
-        #expect(converted.isConvertingInBackground == inBackground, comment)
+        replay(before, into: &layered)
+        layered.freezeAliveSet()
+        #expect(layered.hasFrozenAliveSet == frozen, comment)
         replay(after, into: &plain)
-        replay(after, into: &converted)
+        replay(after, into: &layered)
         let expected = plain.finishState()
-        #expect(converted.finishState() == expected, comment)
-        #expect(converted.countedReport == plain.countedReport, comment)
+        let state = layered.finishState()
+        #expect(!expected.aliveNodes.hasBase)
+        #expect(state == expected, comment)
+        #expect(state.aliveNodes.count == expected.aliveNodes.count, comment)
+        #expect(state.aliveNodeList().map(\.name) == expected.aliveNodeList().map(\.name), comment)
+        #expect(layered.countedReport == plain.countedReport, comment)
     }
 
     static func checkpoint(_ count: Int) -> [Step] {
@@ -152,9 +148,9 @@ import Testing
     }
 
     @Test(arguments: [UInt64(1), 2, 3])
-    func aBackgroundConversionGivesTheSameState(seed: UInt64) {
+    func aFrozenAliveSetGivesTheSameState(seed: UInt64) {
         var rng = SplitMix64(seed: seed)
-        let before = Self.checkpoint(StateBuilder.backgroundConversionMinimum + 500)
+        let before = Self.checkpoint(StateBuilder.baseMinimum + 500)
         // The log: joins, failures and moves over the checkpoint's names and new ones.
         let log: [Step] = (0..<20_000).map { _ in
             let n = Int.random(in: 0..<6000, using: &rng)
@@ -169,25 +165,26 @@ import Testing
         Self.expectSameState(before, [], rejoin: false, "no log, seed \(seed)")
     }
 
-    /// A leave empties the table: the conversion is dropped, and what follows starts afresh
-    /// (or, with rejoin-after-leave, the leave changes nothing and the conversion is kept).
+    /// A leave empties the table: the base is dropped, and what follows starts afresh (or,
+    /// with rejoin-after-leave, the leave changes nothing and the base is kept).
     @Test(arguments: [false, true])
-    func aLeaveDropsTheConversion(rejoin: Bool) {
-        let before = Self.checkpoint(StateBuilder.backgroundConversionMinimum + 10)
+    func aLeaveDropsTheBase(rejoin: Bool) {
+        let before = Self.checkpoint(StateBuilder.baseMinimum + 10)
         Self.expectSameState(before, [.alive("node-1", "9.9.9.9:1"), .leave, .alive("after", "1.2.3.4:5")], rejoin: rejoin, "leave")
         Self.expectSameState(before, [.notAlive("node-2"), .leave], rejoin: rejoin, "leave at the end")
     }
 
-    /// A name the table cannot take (not ASCII) moves the set into Strings mid-log: the
-    /// conversion's tree is what it starts from.
-    @Test func aNameThatIsNotASCIIGoesOnFromTheConversion() {
-        let before = Self.checkpoint(StateBuilder.backgroundConversionMinimum + 10)
+    /// A name the table cannot take (not ASCII) moves the set into Strings mid-log: the base
+    /// with the changes so far on top is what they go on from (the Kelvin sign is "K", a
+    /// name of the base).
+    @Test func aNameThatIsNotASCIIGoesOnFromTheBase() {
+        let before = Self.checkpoint(StateBuilder.baseMinimum + 10) + [.alive("K", "3.3.3.3:3")]
         Self.expectSameState(before, [.notAlive("node-3"), .alive("node-4", "8.8.8.8:8"), .alive("caf\u{E9}", "1.1.1.1:1"),
-                                      .alive("node-5", "7.7.7.7:7"), .notAlive("node-6")], rejoin: false, "not ASCII")
+                                      .alive("node-5", "7.7.7.7:7"), .notAlive("node-6"), .notAlive("\u{212A}")], rejoin: false, "not ASCII")
     }
 
-    /// Below the minimum nothing starts (the conversion happens where it is needed, as before).
-    @Test func aSmallSetIsNotConvertedInBackground() {
-        Self.expectSameState(Self.checkpoint(100), [.alive("node-1", "9.9.9.9:1"), .notAlive("node-2")], rejoin: false, inBackground: false, "small")
+    /// Below the minimum nothing is frozen (a tree, as before).
+    @Test func aSmallSetIsNotFrozen() {
+        Self.expectSameState(Self.checkpoint(100), [.alive("node-1", "9.9.9.9:1"), .notAlive("node-2")], rejoin: false, frozen: false, "small")
     }
 }
