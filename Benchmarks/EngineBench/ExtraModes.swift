@@ -27,9 +27,13 @@ import Synchronization
 ///   --recovery-store DIR [--records N] [--checkpoint-nodes K] [--go-file PATH]
 ///   --recovery-open PATH [--runs R]
 ///       recovery from a checkpoint and a log against Go serf's replay (RecoveryBench.swift)
+///   --recovery-read PATH [--runs R]
+///       the store of PATH (a snapshot file, its `wal` beside it) read back R times as its open
+///       would recover it, changing nothing (StoreContents): the fastest, the first quartile and
+///       the median in ms, one line. For A/B comparisons of recovery on a noisy host (no copy).
 enum ExtraModes {
     static func main(_ arguments: [String]) -> Int32? {
-        guard arguments.count > 1, ["--write-file", "--replay-file", "--compaction-stall", "--alloc-count", "--recovery-store", "--recovery-open"].contains(arguments[1]) else {
+        guard arguments.count > 1, ["--write-file", "--replay-file", "--compaction-stall", "--alloc-count", "--recovery-store", "--recovery-open", "--recovery-read"].contains(arguments[1]) else {
             return nil
         }
         var values: [String: String] = [:]
@@ -62,6 +66,15 @@ enum ExtraModes {
                 try RecoveryBench.makeStore(dir: dir, records: Int(values["--records"] ?? "") ?? 1_000_000,
                                             checkpointNodes: Int(values["--checkpoint-nodes"] ?? "") ?? 100_000,
                                             goFile: values["--go-file"])
+            } else if let path = values["--recovery-read"] {
+                var times: [Double] = []
+                for _ in 0..<(Int(values["--runs"] ?? "") ?? 20) {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    _ = try StoreContents(layout: StoreLayout(dataDirectory: (path as NSString).deletingLastPathComponent))
+                    times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                }
+                times.sort()
+                print("min \(times[0]) p25 \(times[times.count / 4]) median \(times[times.count / 2])")
             } else if let path = values["--recovery-open"] {
                 try RecoveryBench.open(path: path, runs: Int(values["--runs"] ?? "") ?? 1)
             } else if values["--alloc-count"] != nil {

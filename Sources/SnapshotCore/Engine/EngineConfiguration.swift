@@ -35,6 +35,10 @@ public struct EngineConfiguration: Sendable {
     public var laggardLogBytes: Int64?
     /// The most snapshots a store holds, `default` included: creating one more is refused.
     public var maxSnapshots = 10_000
+    /// Recovery replays the log in parts of at least this many bytes at once, on every core
+    /// (`ChunkedLogReplay`); a log shorter than two parts is replayed in sequence. The tests
+    /// make it small, so that short logs are cut too.
+    public var recoveryPartMinimum = 4 << 20
     public var io: any FileIO = POSIXFileIO()
     public var observer: any EngineObserver = NoEngineObserver()
 

@@ -58,8 +58,30 @@ public struct LogSegmentDecoder {
     }
 
     /// As `decode`, each record borrowed from `segment` for the visit (replay makes no String of it).
-    func decodeViews(_ segment: UnsafeRawBufferPointer, _ visit: (UInt64, UInt32, RecordView) -> Void,
+    ///
+    /// `part`: decode only the records from `part.lowerBound` (a record's start, after the
+    /// header) to `part.upperBound`, as if the segment's written bytes ended there
+    /// (`ChunkedLogReplay`: a segment decoded in parts at once). The report is then that of the
+    /// part; it is the whole segment's from the start of the part on when the part's start is
+    /// where decoding the segment from its header would have found a valid record, not in a
+    /// damaged region: the part before it decoded to its end with no damage and no torn tail.
+    /// A part that ends at the segment's end (`upperBound` nil) finds the unwritten zeros itself.
+    func decodeViews(_ segment: UnsafeRawBufferPointer, part: (lowerBound: Int, upperBound: Int?)? = nil,
+                     _ visit: (UInt64, UInt32, RecordView) -> Void,
                      catalog: (UInt64, CatalogRecord) -> Void = { _, _ in }) -> Report {
+        if let part, let upperBound = part.upperBound {
+            // The bytes after the part are not this decode's: the part is a segment of its own
+            // (same header), written to its end.
+            precondition(part.lowerBound >= headerSize && upperBound >= part.lowerBound && upperBound <= segment.count)
+            return decodeViews(UnsafeRawBufferPointer(rebasing: segment[0..<upperBound]), part: (part.lowerBound, nil),
+                               visit, catalog: catalog, writtenToEnd: true)
+        }
+        return decodeViews(segment, part: part, visit, catalog: catalog, writtenToEnd: false)
+    }
+
+    private func decodeViews(_ segment: UnsafeRawBufferPointer, part: (lowerBound: Int, upperBound: Int?)?,
+                             _ visit: (UInt64, UInt32, RecordView) -> Void,
+                             catalog: (UInt64, CatalogRecord) -> Void, writtenToEnd: Bool) -> Report {
         var report = Report()
         let headerSize = self.headerSize
         guard let base = base(segment) else {
@@ -79,9 +101,9 @@ public struct LogSegmentDecoder {
         let end = segment.count
         // Zeros at the end are unwritten space: find where they start, once (a word at a time:
         // most of a preallocated segment can be zeros).
-        let written = Self.endOfNonZero(segment, notBefore: headerSize)
+        let written = writtenToEnd ? end : Self.endOfNonZero(segment, notBefore: headerSize)
         report.writtenEnd = written
-        var position = headerSize
+        var position = max(headerSize, part?.lowerBound ?? headerSize)
         report.validEnd = position
         var damageStart: Int?
         // Resynchronisation tries a checksum at every plausible offset of a damaged region; the
@@ -134,6 +156,24 @@ public struct LogSegmentDecoder {
         // A last record may end in zero bytes (its checksum's, say): it counts as written.
         report.writtenEnd = max(written, report.validEnd)
         return report
+    }
+
+    /// A likely record start at or after `target` and before `limit`: the first offset, within
+    /// `window` bytes, where a valid record starts and is followed by another (or ends at
+    /// `limit`). Nil when there is none. A guess, to split a segment for decoding in parts:
+    /// only the part before it, decoded to its end, proves it (a record's bytes can look valid).
+    func recordStart(near target: Int, in segment: UnsafeRawBufferPointer, before limit: Int, window: Int = 1 << 16) -> Int? {
+        var budget = Int.max
+        var position = max(target, headerSize)
+        let last = min(limit, position + window)
+        while position < last {
+            if let (length, _) = validRecord(at: position, in: segment, before: limit, budget: &budget) {
+                let next = position + length + LogFormat.recordOverhead
+                if next == limit || validRecord(at: next, in: segment, before: limit, budget: &budget) != nil { return position }
+            }
+            position += 1
+        }
+        return nil
     }
 
     /// The offset after the last non-zero byte at or after `start` (`start` when there is none).

@@ -61,20 +61,38 @@ struct LogReader {
     /// (borrowed for the visit), and `catalog(position, change)` for each catalog record.
     func read(_ visit: (UInt64, UInt32, RecordView) -> Void,
               catalog: (UInt64, CatalogRecord) -> Void = { _, _ in }) throws(FileIOError) -> LogReport {
+        try read(decoding: { segments in
+            segments.map { LogSegmentDecoder().decodeViews($0, visit, catalog: catalog) }
+        })
+    }
+
+    /// Maps every segment, hands the written bytes of the used ones, in log order, to `decode`
+    /// (which decodes them, a report each, in the same order: `LogSegmentDecoder`, or
+    /// `ChunkedLogReplay`), then makes the log's report of those reports. The mappings stay
+    /// valid until `decode` returns.
+    func read(decoding decode: ([UnsafeRawBufferPointer]) -> [LogSegmentDecoder.Report]) throws(FileIOError) -> LogReport {
         var report = LogReport()
         let names = try io.contentsOfDirectory(directory)
         let segments = names.compactMap { name in LogSegment.sequence(ofName: name).map { ($0, name) } }.sorted { $0.0 < $1.0 }
+        var opened: [(fd: Int32, bytes: UnsafeRawBufferPointer?)] = []
+        defer {
+            for (fd, bytes) in opened {
+                if let bytes { io.unmap(bytes) }
+                io.close(fd)
+            }
+        }
+        var used: [(sequence: UInt64, path: String, written: UnsafeRawBufferPointer)] = []
         for (sequence, name) in segments {
             let path = directory + "/" + name
             report.lastSequence = max(report.lastSequence, sequence)
             let fd = try io.openReadOnly(path)
-            defer { io.close(fd) }
+            opened.append((fd, nil))
             let size = Int(try io.size(fd, path: path))
             guard size > 0, let bytes = io.map(fd, size: size) else {
                 if size == 0 { report.unused.append(path); continue }
                 throw FileIOError("mmap", path, code: EIO)
             }
-            defer { io.unmap(bytes) }
+            opened[opened.count - 1].bytes = bytes
             // Only the data extents can hold anything but zeros: a prepared segment is all
             // holes (nothing read), and the decoder stops at the end of the last extent (the
             // preallocated rest reads as zeros; reading it would only fault in zeroed pages).
@@ -83,11 +101,12 @@ struct LogReader {
                 report.unused.append(path)
                 continue
             }
-            let written = UnsafeRawBufferPointer(rebasing: bytes[0..<(extents.last?.upperBound ?? size)])
+            used.append((sequence, path, UnsafeRawBufferPointer(rebasing: bytes[0..<(extents.last?.upperBound ?? size)])))
+        }
+        let reports = decode(used.map(\.written))
+        precondition(reports.count == used.count, "a report for each segment")
+        for ((sequence, path, _), decoded) in zip(used, reports) {
             var segment = LogSegment(sequence: sequence, path: path, base: report.end, end: report.end)
-            let decoded = LogSegmentDecoder().decodeViews(written, { position, snapshot, record in
-                visit(position, snapshot, record)
-            }, catalog: catalog)
             if let base = decoded.base {
                 segment.base = base
                 segment.end = base + UInt64(decoded.validEnd - LogFormat.headerSize)

@@ -71,7 +71,10 @@ public struct SnapshotReplayer {
     /// One pass over the file, in the format its first bytes name or in `format`.
     private func replay(fd: Int32, path: String, size: Int64, as format: SnapshotFormat?) throws(FileIOError) -> (StateBuilder, ReplayReport) {
         try io.seek(fd, to: 0, path: path)
-        var replay = Replay(rejoinAfterLeave: rejoinAfterLeave, format: format)
+        // A checkpoint is mostly alive records of about this many bytes (v2: 13 bytes of framing,
+        // a name, an address; v1 the same in text): its alive table is made that large at once.
+        let expectedNames = Int(size / 36)
+        var replay = Replay(rejoinAfterLeave: rejoinAfterLeave, format: format, expectedNames: expectedNames)
         if useMapping, let mapped = io.map(fd, size: Int(size)) {
             // One mapping of the whole file, decoded in place: no copy at all.
             defer { io.unmap(mapped) }
@@ -136,8 +139,8 @@ private struct Replay {
     private var v2: V2Decoder?
     private(set) var format: SnapshotFormat?
 
-    init(rejoinAfterLeave: Bool, format: SnapshotFormat?) {
-        builder = StateBuilder(rejoinAfterLeave: rejoinAfterLeave)
+    init(rejoinAfterLeave: Bool, format: SnapshotFormat?, expectedNames: Int = 0) {
+        builder = StateBuilder(rejoinAfterLeave: rejoinAfterLeave, expectedNames: expectedNames)
         forced = format
     }
 

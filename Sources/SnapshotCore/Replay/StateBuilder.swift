@@ -21,8 +21,32 @@ struct StateBuilder: ReplayVisitor {
     /// makes every later lookup two.
     static let baseMinimum = 4096
 
-    init(rejoinAfterLeave: Bool) {
+    /// A delta (`delta(rejoinAfterLeave:)`): what a stretch of records changes, to be put on top
+    /// of the builder of the records before it (`append(_:)`).
+    private var isDelta = false
+    /// A delta: a leave cleared everything before it, so the delta is the whole state.
+    private(set) var clearsEarlier = false
+    /// A delta: the clocks its records set (bit `RecordView.Kind.rawValue`).
+    private var clocksSet: UInt8 = 0
+    /// A delta met a name its table cannot take (not ASCII): it cannot be appended, and the
+    /// records must be replayed in sequence instead.
+    private(set) var needsSequence = false
+
+    /// `expectedNames`: the alive table is made that large at once.
+    init(rejoinAfterLeave: Bool, expectedNames: Int = 0) {
         self.rejoinAfterLeave = rejoinAfterLeave
+        if expectedNames > 0 { table = AliveTable(capacity: expectedNames) }
+    }
+
+    /// A builder of what a stretch of records changes, independent of what came before it: its
+    /// table keeps removals (a name set not alive must hide an earlier alive one), and it knows
+    /// which clocks were set and whether a leave cleared the rest. Replaying a log in parts at
+    /// once (`ChunkedLogReplay`) gives each part one, appended in order.
+    static func delta(rejoinAfterLeave: Bool) -> StateBuilder {
+        var builder = StateBuilder(rejoinAfterLeave: rejoinAfterLeave)
+        builder.table = AliveTable(keepsRemovals: true)
+        builder.isDelta = true
+        return builder
     }
 
     /// Replay that goes on from `initial` (a checkpoint's state, the log's records following).
@@ -45,22 +69,67 @@ struct StateBuilder: ReplayVisitor {
     mutating func record(_ record: RecordView, offset: Int64) {
         report.records += 1
         counts[record.kind.rawValue] += 1
+        apply(record)
+    }
+
+    /// A record's change to the state (`record` without the counting).
+    private mutating func apply(_ record: RecordView) {
         switch record.kind {
         case .alive where !usesStrings:
             if table.setAlive(record.name, address: record.address) { return }
+            if isDelta { needsSequence = true; return }
             moveTableToState()
         case .notAlive where !usesStrings:
             if table.setNotAlive(record.name) { return }
+            if isDelta { needsSequence = true; return }
             moveTableToState()
         case .leave where !rejoinAfterLeave:
             // Everything is cleared (by `state.replay` below): the table can serve again.
             table.removeAll()
             base = nil
             usesStrings = false
+            clearsEarlier = true
+            clocksSet = 0
+        case .clock, .eventClock, .queryClock:
+            clocksSet |= 1 << UInt8(record.kind.rawValue)
         default:
             break
         }
         state.replay(record.record, rejoinAfterLeave: rejoinAfterLeave)
+    }
+
+    /// Puts `later`, a delta of the records that follow this builder's, on top: the state is
+    /// then what replaying those records here would have made, and the counts theirs added.
+    /// For each name the last record wins, so a delta's net change (each name it set, as it
+    /// left it; the clocks it set) is the change of all its records; a delta a leave cleared
+    /// replaces what was here. `later.needsSequence` must be false.
+    mutating func append(_ later: StateBuilder) {
+        precondition(later.isDelta && !later.needsSequence, "only a delta that holds its records can be appended")
+        report.records += later.report.records
+        for index in counts.indices { counts[index] += later.counts[index] }
+        if later.clearsEarlier {
+            state = later.state
+            table = later.table
+            base = nil
+            usesStrings = false
+            if isDelta { (clearsEarlier, clocksSet) = (true, later.clocksSet) }
+            return
+        }
+        if isDelta { clocksSet |= later.clocksSet }
+        let clocks: [(RecordView.Kind, UInt64)] = [(.clock, later.state.lastClock), (.eventClock, later.state.lastEventClock),
+                                                   (.queryClock, later.state.lastQueryClock)]
+        for (kind, value) in clocks where later.clocksSet & (1 << UInt8(kind.rawValue)) != 0 {
+            apply(.clock(kind, value))
+        }
+        if table.count == 0 && !usesStrings {
+            // Nothing here to put them onto (a frozen base's own records' table, or an empty
+            // state): the delta's table is that table already.
+            table = later.table
+            return
+        }
+        later.table.forEachEntry { name, address in
+            apply(address.map { .alive(name: name, address: $0) } ?? .notAlive(name: name))
+        }
     }
 
     mutating func ignored(offset: Int64) {

@@ -97,7 +97,23 @@ struct StoreRecovery {
         // recovery of 1M records about twice as slow).
         var logReport = LogReport()
         if io.exists(layout.logDirectory) || repairs {
-            logReport = try reader.read({ at, id, record in
+            let targets = snapshots.map {
+                ChunkedLogReplay.Target(id: $0.id, filePosition: $0.filePosition, rejoinAfterLeave: $0.options.rejoinAfterLeave)
+            }
+            logReport = try reader.read(decoding: { segments in
+            var chunked = ChunkedLogReplay(targets: targets)
+            chunked.minimumPart = configuration.recoveryPartMinimum
+            if let outcome = chunked.replay(segments) {
+                for i in snapshots.indices {
+                    for delta in outcome.deltas[i] { snapshots[i].builder.append(delta) }
+                    snapshots[i].replayed += outcome.replayed[i]
+                    if snapshots[i].firstReplayed == nil { snapshots[i].firstReplayed = outcome.firstReplayed[i] }
+                }
+                orphans += outcome.orphans
+                return outcome.reports
+            }
+            // In sequence: the catalog's records change which snapshot a record is of.
+            return segments.map { segment in LogSegmentDecoder().decodeViews(segment, { at, id, record in
             if id != lastID {
                 lastID = id
                 lastIndex = index[id] ?? -1
@@ -140,7 +156,8 @@ struct StoreRecovery {
                 }
             }
             lastID = nil  // the index changed
-        })
+        }) }
+            })
         }
         if let failure { throw failure }
         for snapshot in snapshots { covered = max(covered, snapshot.filePosition) }

@@ -28,6 +28,8 @@ struct PowerLossWorkload: Sendable {
         // Small segments: cut often, and cheap to model in memory.
         configuration.segmentSize = 1024
         configuration.preparesSegmentsInBackground = false
+        // Recovery replays the log in parts of a few records (`ChunkedLogReplay`) at every crash point.
+        configuration.recoveryPartMinimum = 128
         configuration.format = format
         configuration.durability = .fsync
         configuration.minCompactSize = minCompactSize

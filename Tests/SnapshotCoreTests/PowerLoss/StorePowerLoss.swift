@@ -26,6 +26,8 @@ struct StorePowerLossWorkload: Sendable {
         var configuration = EngineConfiguration()
         configuration.segmentSize = 1024  // cut often: old segments go with checkpoints
         configuration.preparesSegmentsInBackground = false
+        // Recovery replays the log in parts of a few records (`ChunkedLogReplay`) at every crash point.
+        configuration.recoveryPartMinimum = 128
         configuration.durability = .fsync
         configuration.minCompactSize = 256  // rounds start on their own too
         configuration.flushInterval = 3600  // nothing timer-driven
