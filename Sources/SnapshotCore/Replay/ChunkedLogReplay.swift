@@ -140,9 +140,7 @@ private final class Work: @unchecked Sendable {
         while !gaveUp.load(ordering: .relaxed) {
             let p = next.add(1, ordering: .relaxed).oldValue
             guard p < parts.count else { return }
-            let t0 = DispatchTime.now().uptimeNanoseconds
             let result = replay(parts[p])
-            print("PART \(p) \(pthread_self() % 1000) \(t0 / 1000 % 1000000) \(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)")
             if result.givesUp { gaveUp.store(true, ordering: .relaxed) }
             results.withLock { $0[p] = result }
         }
@@ -152,22 +150,39 @@ private final class Work: @unchecked Sendable {
         var result = ChunkedLogReplay.PartResult(
             deltas: targets.map { .delta(rejoinAfterLeave: $0.rejoinAfterLeave) },
             firstReplayed: Array(repeating: nil, count: targets.count), replayed: Array(repeating: 0, count: targets.count))
-        var lastID: UInt32?, lastIndex = -1
+        // The snapshot of the records in a row is held out of the arrays while its records come
+        // (swapped with a placeholder), so that a record costs no array access.
+        var current = StateBuilder.delta(rejoinAfterLeave: false)
+        var currentIndex = -1, run = 0, filePosition: UInt64 = 0
+        var lastID: UInt32?
         result.report = LogSegmentDecoder().decodeViews(segments[part.segment], part: (part.lowerBound, part.upperBound), { at, id, record in
             guard !result.givesUp else { return }
             if id != lastID {
                 lastID = id
-                lastIndex = index[id] ?? -1
+                if currentIndex >= 0 {
+                    swap(&current, &result.deltas[currentIndex])
+                    result.replayed[currentIndex] += run
+                }
+                run = 0
+                currentIndex = index[id] ?? -1
+                if currentIndex >= 0 {
+                    swap(&current, &result.deltas[currentIndex])
+                    filePosition = targets[currentIndex].filePosition
+                }
             }
-            guard lastIndex >= 0 else { result.orphans += 1; return }
-            guard at >= targets[lastIndex].filePosition else { return }
-            if result.firstReplayed[lastIndex] == nil { result.firstReplayed[lastIndex] = at }
-            result.replayed[lastIndex] += 1
-            result.deltas[lastIndex].record(record, offset: Int64(at))
-            if result.deltas[lastIndex].needsSequence { result.givesUp = true }
+            guard currentIndex >= 0 else { result.orphans += 1; return }
+            guard at >= filePosition else { return }
+            if run == 0 && result.firstReplayed[currentIndex] == nil { result.firstReplayed[currentIndex] = at }
+            run += 1
+            current.record(record, offset: Int64(at))
+            if current.needsSequence { result.givesUp = true }
         }, catalog: { _, _ in
             result.givesUp = true
         })
+        if currentIndex >= 0 {
+            swap(&current, &result.deltas[currentIndex])
+            result.replayed[currentIndex] += run
+        }
         if part.upperBound != nil {
             // A cut is proven only by the part before it ending there, whole and undamaged.
             let report = result.report
