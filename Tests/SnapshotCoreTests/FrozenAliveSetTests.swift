@@ -62,6 +62,23 @@ struct FrozenAliveSetTests {
         #expect(Self.expectChangesRebuild(later, since: earlier, whole: whole) == 5)
     }
 
+    /// A table made at a size holds what one grown on the way holds, past that size too (and a
+    /// capacity beyond what is reserved still makes a working table).
+    @Test(arguments: [0, 100, 5000, 1 << 30])
+    func aTableMadeAtASizeHoldsTheSame(capacity: Int) {
+        var sized = AliveTable(capacity: capacity), grown = AliveTable()
+        for i in 0..<12_000 {
+            Self.alive(&sized, "node-\(i % 9000)", "10.0.\(i % 7).1:\(i)")
+            Self.alive(&grown, "node-\(i % 9000)", "10.0.\(i % 7).1:\(i)")
+            if i % 5 == 0 {
+                Self.notAlive(&sized, "node-\(i / 2)")
+                Self.notAlive(&grown, "node-\(i / 2)")
+            }
+        }
+        #expect(sized.aliveNodes() == grown.aliveNodes())
+        #expect(sized.aliveCount == grown.aliveCount)
+    }
+
     /// The later table grows many times over; the changes still rebuild the whole.
     @Test func changesSurviveTheTableGrowing() {
         var whole = AliveTable()

@@ -62,12 +62,13 @@ struct AliveTable {
         while bits < Self.maxReservedBits && (1 << bits) <= 2 * capacity { bits += 1 }
         self.bits = bits
         slots = [Slot](repeating: Self.empty, count: 1 << bits)
-        arena.reserveCapacity(min(capacity, 1 << Self.maxReservedBits) * 24)
+        arena.reserveCapacity(min(capacity, 1 << (Self.maxReservedBits - 1)) * 24)  // a name and its address: ~24 bytes
     }
 
-    /// The most slots a capacity reserves (2^24: 256 MiB): a capacity is an estimate from a
-    /// file's size, and the table still grows past it.
-    private static let maxReservedBits = 24
+    /// The most slots a capacity reserves (2^20, 16 MiB, for 512Ki names): a capacity is an
+    /// estimate from a file's size (a large file of other records must not make a huge table),
+    /// and the table still grows past it.
+    private static let maxReservedBits = 20
 
     /// `name` is alive at `address`. False (and nothing changed) when the name is not ASCII, or
     /// the name or address longer than the table keeps.
