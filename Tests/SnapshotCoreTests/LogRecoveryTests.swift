@@ -384,6 +384,26 @@ import Testing
         #expect(try replayedStore() == engine.status.state)
     }
 
+    /// A checkpoint large enough to be kept as its table (`StateBuilder.baseMinimum` names) with
+    /// the log's records on top: the offline read gives the engine's state too, leaves and
+    /// rejoins in the log included.
+    @Test func aLargeCheckpointAndItsLogReplayToTheStatus() async throws {
+        let engine = try open()
+        let count = StateBuilder.baseMinimum + 500
+        let members = (0..<count).map { member("n\($0)", "10.1.\($0 / 200).\($0 % 200)", 7946) }
+        _ = try await engine.submit([.member(.join, members: members, ltime: 1)])
+        _ = try await engine.compact()
+        try await churn(engine, 0..<60)
+        #expect(try replayedStore() == engine.status.state)
+        #expect(try replayedStore().aliveNodes.count == engine.status.state.aliveNodes.count)
+        try await engine.leave()
+        _ = try await engine.rejoin()
+        try await churn(engine, 60..<70)
+        #expect(try replayedStore() == engine.status.state)
+        await engine.close()
+        #expect(try replayedStore() == engine.status.state)
+    }
+
     /// A checkpoint may finish while a tool reads the store (inspect, verify and convert read a
     /// served store without its lock): between the reader's read of the file and its listing of
     /// the log, or between the listing and the reading of the segments. It removes the segments

@@ -19,11 +19,20 @@ struct LogReader {
     /// as a snapshot file's records are replayed. A missing directory is an empty log.
     func replay(snapshot: UInt32, after position: UInt64, onto state: inout SnapshotState,
                 rejoinAfterLeave: Bool) throws(FileIOError) -> LogReport {
-        guard io.exists(directory) else { return LogReport() }
-        var replayed = 0
         // The records go through replay's own builder (its alive table, no String a record),
         // started from the checkpoint's state.
         var builder = StateBuilder(rejoinAfterLeave: rejoinAfterLeave, startingFrom: state)
+        let report = try replay(snapshot: snapshot, after: position, onto: &builder)
+        if report.replayed > 0 { state = builder.finishState() }
+        return report
+    }
+
+    /// As `replay(snapshot:after:onto:rejoinAfterLeave:)`, onto the builder the checkpoint
+    /// replayed into (its alive set is not made Strings and a tree in between).
+    func replay(snapshot: UInt32, after position: UInt64, onto builder: inout StateBuilder) throws(FileIOError) -> LogReport {
+        guard io.exists(directory) else { return LogReport() }
+        var replayed = 0
+        let rejoinAfterLeave = builder.rejoinAfterLeave
         var report = try read({ at, owner, record in
             guard owner == snapshot, at >= position else { return }
             builder.record(record, offset: Int64(at))
@@ -31,11 +40,10 @@ struct LogReader {
         }, catalog: { at, change in
             // An import replaced the state: it starts again.
             guard change == .reset(id: snapshot), at >= position else { return }
-            builder = StateBuilder(rejoinAfterLeave: rejoinAfterLeave, startingFrom: SnapshotState())
+            builder = StateBuilder(rejoinAfterLeave: rejoinAfterLeave)
             replayed += 1
         })
         report.replayed = replayed
-        if replayed > 0 { state = builder.finish().0 }
         return report
     }
 

@@ -32,18 +32,21 @@ public struct StoreReplayer {
         var attempt = 0
         while true {
             attempt += 1
-            var (state, report) = try file.replay(path: path)
+            // The log's records go onto the table the file replayed into (a large alive set
+            // kept as it is, as recovery keeps it): no Strings and tree made of the file's
+            // state and then put back into a table for the log.
+            var (builder, report) = try file.replayBuilder(path: path)
+            builder.freezeAliveSet()
             let log: LogReport
             do throws(FileIOError) {
-                log = try reader.replay(snapshot: SnapshotWriter.defaultID, after: report.logPosition ?? 0,
-                                        onto: &state, rejoinAfterLeave: rejoinAfterLeave)
+                log = try reader.replay(snapshot: SnapshotWriter.defaultID, after: report.logPosition ?? 0, onto: &builder)
             } catch {
                 if error.code == ENOENT && attempt < attempts { continue }
                 throw .io(error)
             }
             // Only the position is wanted: the builder's state is never made Strings and a tree.
             if attempt < attempts, try file.replayBuilder(path: path).1.logPosition != report.logPosition { continue }
-            return (state, report, log)
+            return (builder.finishState(), report, log)
         }
     }
 }
