@@ -255,25 +255,20 @@ func (m *marker) EventType() serf.EventType { return serf.EventType(-1) }
 func (m *marker) String() string            { return "snapshotd-marker" }
 
 // Flush returns once every event handed to EventCh before it has been answered by snapshotd
-// (accepted, or given up on: then the error says how many were given up on meanwhile).
+// (accepted, or given up on: then the error says how many the client gave up on since the
+// previous Flush). The sender counts them when it reaches the flush, so an event given up on
+// before Flush was even called is still reported by it.
 func (c *Client) Flush(ctx context.Context) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	before := atomic.LoadUint64(&c.givenUp)
 	done := make(chan error, 1)
 	if err := c.putMarker(ctx, item{kind: kindFlush, done: done}); err != nil {
 		return err
 	}
 	select {
 	case err := <-done:
-		if err != nil {
-			return err
-		}
-		if n := atomic.LoadUint64(&c.givenUp) - before; n > 0 {
-			return fmt.Errorf("snapshotd: gave up on %d events (see the log)", n)
-		}
-		return nil
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -522,6 +517,8 @@ func (c *Client) sampleClock() {
 func (c *Client) sender() {
 	defer close(c.senderDone)
 	var pending *item
+	// givenUp as of the last flush marker: a flush reports what was given up on since.
+	var flushedGivenUp uint64
 	batch := make([][]byte, 0, c.cfg.MaxBatch)
 	for {
 		var first item
@@ -532,7 +529,13 @@ func (c *Client) sender() {
 		}
 		switch first.kind {
 		case kindFlush:
-			first.done <- nil
+			givenUp := atomic.LoadUint64(&c.givenUp)
+			if n := givenUp - flushedGivenUp; n > 0 {
+				first.done <- fmt.Errorf("snapshotd: gave up on %d events (see the log)", n)
+			} else {
+				first.done <- nil
+			}
+			flushedGivenUp = givenUp
 			if first.final {
 				return
 			}

@@ -241,6 +241,38 @@ func TestRefusedEventIsIsolated(t *testing.T) {
 	}
 }
 
+// A Flush reports an event the client gave up on before Flush was called (the sender counts
+// at the flush, not from the moment of the call), and the next Flush does not report it again.
+func TestFlushReportsWhatWasGivenUpBeforeIt(t *testing.T) {
+	f := &fake{fail: func(_ int, lines []string) (int, string) {
+		for _, l := range lines {
+			if strings.Contains(l, `"name":"bad"`) {
+				return 400, ""
+			}
+		}
+		return 0, ""
+	}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	c, _ := New(Config{URL: srv.URL, Name: "agent-1", Logger: testLogger(t, "client: ")})
+	c.EventCh() <- serf.UserEvent{LTime: 1, Name: "bad"}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Stats().GivenUp == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the refused event was never given up on")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := c.Flush(ctxFor(10 * time.Second)); err == nil || !strings.Contains(err.Error(), "gave up on 1 events") {
+		t.Fatalf("Flush: %v", err)
+	}
+	c.EventCh() <- serf.UserEvent{LTime: 2, Name: "e"}
+	if err := c.Flush(ctxFor(10 * time.Second)); err != nil {
+		t.Fatalf("second Flush: %v", err)
+	}
+	_ = c.Close(ctxFor(time.Second))
+}
+
 type writerFunc func([]byte) (int, error)
 
 func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
