@@ -190,8 +190,9 @@ func TestConnectionRefusedThenUp(t *testing.T) {
 }
 
 // A batch snapshotd refuses (400) is split: only the event at fault is given up, and counted.
-func TestRefusedEventIsIsolated(t *testing.T) {
-	f := &fake{fail: func(_ int, lines []string) (int, string) {
+// refusingBad is a snapshotd that refuses (400) any batch holding an event named "bad".
+func refusingBad() *fake {
+	return &fake{fail: func(_ int, lines []string) (int, string) {
 		for _, l := range lines {
 			if strings.Contains(l, `"name":"bad"`) {
 				return 400, ""
@@ -199,6 +200,10 @@ func TestRefusedEventIsIsolated(t *testing.T) {
 		}
 		return 0, ""
 	}}
+}
+
+func TestRefusedEventIsIsolated(t *testing.T) {
+	f := refusingBad()
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	var logs bytes.Buffer
@@ -244,14 +249,7 @@ func TestRefusedEventIsIsolated(t *testing.T) {
 // A Flush reports an event the client gave up on before Flush was called (the sender counts
 // at the flush, not from the moment of the call), and the next Flush does not report it again.
 func TestFlushReportsWhatWasGivenUpBeforeIt(t *testing.T) {
-	f := &fake{fail: func(_ int, lines []string) (int, string) {
-		for _, l := range lines {
-			if strings.Contains(l, `"name":"bad"`) {
-				return 400, ""
-			}
-		}
-		return 0, ""
-	}}
+	f := refusingBad()
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	c, _ := New(Config{URL: srv.URL, Name: "agent-1", Logger: testLogger(t, "client: ")})
