@@ -1,3 +1,5 @@
-// Linux's epoll, which Swift's Glibc module does not export: HTTPServer's connection pools
-// each watch their sockets with one epoll instance (see ConnectionPool.swift).
+// Linux's epoll and eventfd, which Swift's Glibc module does not export: HTTPServer's
+// connection pools each watch their sockets with one epoll instance, and wake its thread to
+// stop with an eventfd (see ConnectionPool.swift).
 #include <sys/epoll.h>
+#include <sys/eventfd.h>

@@ -497,6 +497,56 @@ func nowSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9
         #expect(after <= before + 8, "descriptors: \(before) before, \(after) after")
     }
 
+    /// Connections are spread over the pools; each pool's thread serves its own, and wakes for
+    /// responses given later on other threads.
+    @Test func everyPoolServesItsConnections() async throws {
+        let handler: HTTPHandler = { request, responder in
+            let body = Array("late \(request.path)".utf8)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(request.path.count % 3)) {
+                responder.respond(HTTPResponse(status: 200, body: body))
+            }
+        }
+        let (server, port) = try startServer({ $0.connectionPools = 3 }, handler: handler)
+        let clients = try (0..<9).map { _ in try TestClient(port: port) }
+        for round in 0..<3 {
+            for (index, client) in clients.enumerated() {
+                client.send(get("/\(index)/\(round)"))
+            }
+            for (index, client) in clients.enumerated() {
+                let response = try #require(client.readResponse())
+                #expect(response.status == 200)
+                #expect(response.bodyText == "late /\(index)/\(round)")
+            }
+        }
+        #expect(server.openConnections == 9)
+        await server.stop()
+        for client in clients {
+            #expect(client.waitForClose())
+        }
+    }
+
+    /// Each pool's thread ends with its server (a leak would add four threads a cycle).
+    @Test func poolThreadsEndWithTheServer() async throws {
+        func threadCount() -> Int {
+            guard let directory = opendir("/proc/self/task") else { return -1 }
+            defer { closedir(directory) }
+            var count = 0
+            while readdir(directory) != nil { count += 1 }
+            return count
+        }
+        let before = threadCount()
+        for cycle in 0..<20 {
+            let (server, port) = try startServer { $0.connectionPools = 4 }
+            let client = try TestClient(port: port)
+            client.send(get("/\(cycle)"))
+            #expect(client.readResponse()?.status == 200)
+            await server.stop()
+        }
+        // Other suites may run in the same process and Dispatch keeps idle workers a while.
+        let settled = eventually(timeout: 5) { threadCount() <= before + 8 }
+        #expect(settled, "threads: \(before) before, \(threadCount()) after")
+    }
+
     @Test func hooksSeeEveryResponse() async throws {
         struct Seen: Sendable, Equatable {
             var method: String

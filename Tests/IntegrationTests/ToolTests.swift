@@ -631,7 +631,7 @@ import Glibc
             ["serve", "--listen", "nonsense"], ["serve", "--listen", "127.0.0.1:99999"], ["serve", "--listen", "::1:80"],
             ["serve", "--durability", "maybe"], ["serve", "--format", "v3"], ["serve", "--queue-capacity", "0"],
             ["serve", "--queue-wait", "nan"], ["serve", "--min-compact-size", "x"], ["serve", "--log-level", "loud"],
-            ["serve", "--max-connections", "-1"], ["serve", "--token-file", dir + "/no-token", "--listen", "127.0.0.1:0"],
+            ["serve", "--max-connections", "-1"], ["serve", "--http-threads", "0"], ["serve", "--token-file", dir + "/no-token", "--listen", "127.0.0.1:0"],
             ["serve", "--unknown"],
         ]
         for arguments in invocations {

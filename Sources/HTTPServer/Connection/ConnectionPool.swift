@@ -5,19 +5,22 @@ import Synchronization
 import Glibc
 #endif
 
-/// A serial queue and the connections pinned to it, watched by one epoll instance.
+/// A serial queue, the connections pinned to it, and a thread of its own that waits for them.
 ///
 /// Why: libdispatch on Linux turns every event of every source into a hand-off from its
-/// manager thread (epoll, disarm, `ioctl(SIOCINQ)`, wake a worker, re-arm), so a read source
-/// per connection pays that once per request. Here the pool's sockets sit in its own epoll
-/// instance, level-triggered, and one Dispatch read source watches that instance's
-/// descriptor: one wake-up of the queue takes up to `eventsPerTurn` ready sockets with one
-/// non-blocking `epoll_wait`. Responses given on other threads come the same way: one inbox
-/// and one user-data source for the whole pool, so a group commit that answers many
-/// connections wakes each pool once. Dispatch still runs everything; nothing blocks.
+/// manager thread (epoll, disarm, `ioctl(SIOCINQ)`, wake a worker, re-arm), and a user-data
+/// source into a wake-up of a worker. Here the pool's sockets sit in its own epoll instance,
+/// level-triggered, and the pool's thread (not a Dispatch worker: it is made to block there)
+/// waits in `epoll_wait` and takes each batch of up to `eventsPerTurn` ready sockets in a turn
+/// of `queue` that it runs itself (`sync` on an idle serial queue runs on the calling thread).
+/// Responses given on other threads wake the same thread: one inbox for the whole pool and
+/// one eventfd in its epoll set, written once for all the responses that arrive before the
+/// thread takes them, so a group commit that answers many connections wakes each pool once.
+/// One thread a pool reads, answers and writes, as an event loop does; Dispatch still runs the
+/// queue (timers, `async` work, handlers that answer later) and nothing it owns blocks.
 ///
 /// Concurrency: the registry and the scratch buffers are touched only on `queue`; the inbox
-/// is behind its mutex. Hence the `@unchecked Sendable`.
+/// is behind its mutex, the flags are atomics. Hence the `@unchecked Sendable`.
 final class ConnectionPool: @unchecked Sendable {
     /// Ready sockets taken per turn of the queue; more wait for the next turn (the level-
     /// triggered instance stays readable), so that no turn runs long.
@@ -31,16 +34,19 @@ final class ConnectionPool: @unchecked Sendable {
     let readBuffer: UnsafeMutableRawBufferPointer
 
     private let pollFD: Int32
+    /// In the epoll set: written when responses arrive in an empty inbox and by `shutdown`.
+    private let wakeFD: Int32
     private let events: UnsafeMutablePointer<epoll_event>
-    private let readySource: any DispatchSourceRead
     /// Connections by descriptor; only registered ones.
     private var registered: [HTTPConnection?] = []
 
     private let inbox: Mutex<[(HTTPConnection, HTTPResponse, UInt64, HTTPResponder?)]>
-    private let responsesArrived: any DispatchSourceUserDataAdd
-    /// Set with each delivery: a turn over ready sockets takes the responses between two
-    /// sockets rather than after its last (a long turn under a flood would hold them back).
+    /// Set with each delivery, cleared before the inbox is taken: the first delivery after a
+    /// take writes `wakeFD`, the rest need not. A turn over ready sockets also takes the
+    /// responses between two sockets rather than after its last (a long turn under a flood
+    /// would hold them back).
     private let responsesWaiting = Atomic<Bool>(false)
+    private let stopping = Atomic<Bool>(false)
     /// The inbox's contents while they are handed out (swapped with it: no allocation).
     private var arrived: [(HTTPConnection, HTTPResponse, UInt64, HTTPResponder?)] = []
 
@@ -49,36 +55,42 @@ final class ConnectionPool: @unchecked Sendable {
         guard pollFD >= 0 else {
             throw HTTPServerError(message: "epoll_create1 failed: \(String(cString: strerror(errno)))")
         }
+        wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        var wakeEvent = epoll_event()
+        wakeEvent.events = EPOLLIN.rawValue
+        wakeEvent.data.fd = wakeFD
+        guard wakeFD >= 0, epoll_ctl(pollFD, EPOLL_CTL_ADD, wakeFD, &wakeEvent) == 0 else {
+            let message = String(cString: strerror(errno))
+            if wakeFD >= 0 { close(wakeFD) }
+            close(pollFD)
+            throw HTTPServerError(message: "eventfd failed: \(message)")
+        }
         queue = DispatchQueue(label: label, qos: .userInitiated)
         readBuffer = .allocate(byteCount: Self.readBufferSize, alignment: 16)
         events = .allocate(capacity: Int(Self.eventsPerTurn))
-        readySource = DispatchSource.makeReadSource(fileDescriptor: pollFD, queue: queue)
-        responsesArrived = DispatchSource.makeUserDataAddSource(queue: queue)
         var inbox: [(HTTPConnection, HTTPResponse, UInt64, HTTPResponder?)] = []
         inbox.reserveCapacity(64)
         self.inbox = Mutex(inbox)
         arrived.reserveCapacity(64)
-
-        // The handlers keep the pool alive until `shutdown` cancels them (Dispatch then lets
-        // go of them).
-        let pollFD = pollFD
-        readySource.setEventHandler { [self] in takeReadySockets() }
-        readySource.setCancelHandler { close(pollFD) }
-        responsesArrived.setEventHandler { [self] in takeArrivedResponses() }
-        readySource.activate()
-        responsesArrived.activate()
+        // The thread keeps the pool alive until `shutdown` ends it. Should it fail to start,
+        // the pool is fully made, so `deinit` lets go of its descriptors and buffers.
+        try PollThread.start { [self] in waitForReadySockets() }
     }
 
+    /// The descriptors close here, not when the thread ends: a responder answering late may
+    /// still write `wakeFD`, and it holds the pool (through its connection) until then.
     deinit {
+        close(wakeFD)
+        close(pollFD)
         events.deallocate()
         readBuffer.deallocate()
     }
 
-    /// Stops watching; the epoll descriptor is closed once Dispatch lets go of it. Called once
-    /// no connection of the pool is open (the server has stopped).
+    /// Ends the pool's thread and drops what the inbox holds (and what arrives later). Called
+    /// once no connection of the pool is open (the server has stopped).
     func shutdown() {
-        readySource.cancel()
-        responsesArrived.cancel()
+        stopping.store(true, ordering: .releasing)
+        _ = eventfd_write(wakeFD, 1)
         inbox.withLock { $0.removeAll() }
     }
 
@@ -119,20 +131,46 @@ final class ConnectionPool: @unchecked Sendable {
 
     /// Called by a responder from any thread.
     func deliver(_ response: HTTPResponse, slot: UInt64, to connection: HTTPConnection, from responder: HTTPResponder?) {
-        inbox.withLock { $0.append((connection, response, slot, responder)) }
-        responsesWaiting.store(true, ordering: .releasing)
-        responsesArrived.add(data: 1)
+        let taken = inbox.withLock { inbox in
+            // After `shutdown` nothing takes the inbox, and what it held would keep its
+            // connection, and so the pool, alive.
+            guard !stopping.load(ordering: .acquiring) else { return false }
+            inbox.append((connection, response, slot, responder))
+            return true
+        }
+        if taken, !responsesWaiting.exchange(true, ordering: .acquiringAndReleasing) {
+            _ = eventfd_write(wakeFD, 1)
+        }
+    }
+
+    // MARK: - The pool's thread
+
+    /// Waits for ready sockets and arrived responses and takes each batch in a turn of
+    /// `queue`, run right here, until `shutdown`.
+    private func waitForReadySockets() {
+        while true {
+            let count = epoll_wait(pollFD, events, Self.eventsPerTurn, -1)
+            if count < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if (0..<Int(count)).contains(where: { events[$0].data.fd == wakeFD }) {
+                var value: eventfd_t = 0
+                _ = eventfd_read(wakeFD, &value)
+                if stopping.load(ordering: .acquiring) { break }
+            }
+            queue.sync { takeReadySockets(count: Int(count)) }
+        }
     }
 
     // MARK: - Turns (on `queue`)
 
-    private func takeReadySockets() {
-        let count = epoll_wait(pollFD, events, Self.eventsPerTurn, 0)
-        guard count > 0 else { return }
-        for index in 0..<Int(count) {
+    private func takeReadySockets(count: Int) {
+        for index in 0..<count {
             let event = events[index]
             let fd = Int(event.data.fd)
-            // A connection closed earlier in this turn is gone from the registry.
+            // A connection closed earlier in this turn is gone from the registry (and the
+            // wake-up descriptor was never in it).
             guard fd < registered.count, let connection = registered[fd] else { continue }
             connection.socketReady(
                 input: event.events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0,
@@ -140,11 +178,12 @@ final class ConnectionPool: @unchecked Sendable {
             )
             if responsesWaiting.load(ordering: .acquiring) { takeArrivedResponses() }
         }
+        if responsesWaiting.load(ordering: .acquiring) { takeArrivedResponses() }
     }
 
     /// Feeds every connection its responses, then lets each take one turn for all of them.
     private func takeArrivedResponses() {
-        responsesWaiting.store(false, ordering: .relaxed)
+        responsesWaiting.store(false, ordering: .releasing)
         inbox.withLock { swap(&$0, &arrived) }
         defer { arrived.removeAll(keepingCapacity: true) }
         for (connection, response, slot, responder) in arrived {

@@ -64,6 +64,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Most open connections; more are answered 503. (default: 1024)")
     var maxConnections: String?
 
+    @Option(help: "Threads serving connections, each with its own share of them. (default: half the CPUs, at least 1)")
+    var httpThreads: String?
+
     @Option(help: "Seconds to receive a request head before 408. (default: 10)")
     var headerTimeout: String?
 
@@ -151,6 +154,7 @@ struct Serve: ParsableCommand {
         http.idleTimeout = settings.idleTimeout
         http.maxBodyBytes = settings.maxBodyBytes
         http.maxHeaderBytes = settings.maxHeaderBytes
+        http.connectionPools = settings.httpThreads
         SnapshotAPI.configure(&http)
         let server = HTTPServer(configuration: http, hooks: hooks, handler: api.router.handler)
         let bound: (host: String, port: UInt16)

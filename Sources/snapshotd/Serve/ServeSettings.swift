@@ -21,6 +21,8 @@ struct ServeSettings {
     var rejoinAfterLeave = false
     var logLevel = Logger.Level.info
     var maxConnections = 1024
+    /// nil: `HTTPServerConfiguration`'s default.
+    var httpThreads: Int?
     var headerTimeout = 10.0
     var idleTimeout = 60.0
     var maxBodyBytes = 4 * 1024 * 1024
@@ -33,7 +35,7 @@ struct ServeSettings {
     /// The names of every setting (the config file's keys).
     static let names: Set<String> = [
         "listen", "data-dir", "snapshot", "segment-size", "durability", "format", "queue-capacity", "queue-wait", "min-compact-size",
-        "rejoin-after-leave", "log-level", "max-connections", "header-timeout", "idle-timeout", "max-body-bytes",
+        "rejoin-after-leave", "log-level", "max-connections", "http-threads", "header-timeout", "idle-timeout", "max-body-bytes",
         "max-header-bytes", "token-file", "protect-reads", "access-log", "max-snapshots", "auto-create",
     ]
 
@@ -78,6 +80,10 @@ struct ServeSettings {
                                        expected: "trace, debug, info, notice, warning, error or critical", SettingParse.oneOf(Logger.Level.self))
         s.maxConnections = try sources.value("max-connections", flag: options.maxConnections, default: s.maxConnections,
                                              expected: "an integer from 1 to 1048576", SettingParse.int(in: 1...(1 << 20)))
+        s.httpThreads = try sources.value("http-threads", flag: options.httpThreads, default: nil,
+                                          expected: "an integer from 1 to 256") { text -> Int?? in
+            SettingParse.int(in: 1...256)(text).map { .some($0) }
+        }
         s.headerTimeout = try sources.value("header-timeout", flag: options.headerTimeout, default: s.headerTimeout,
                                             expected: "seconds from 0.001 to 3600", SettingParse.seconds(in: 0.001...3600))
         s.idleTimeout = try sources.value("idle-timeout", flag: options.idleTimeout, default: s.idleTimeout,
