@@ -18,12 +18,13 @@ final class HTTPListener: @unchecked Sendable {
     private let hooks: HTTPServerHooks
     private let handler: HTTPHandler
 
-    /// Connection pools: one per CPU, each a serial queue with its own epoll instance, and
-    /// each connection is pinned to one of them (round robin). A connection's state is
-    /// confined to its pool's queue, so it needs no lock. Measured against one serial queue per
-    /// connection (each targeting a concurrent queue), a few shared queues cost less CPU per
-    /// request: on Linux every Dispatch source event is a hand-off between threads, and a pool
-    /// takes all its ready sockets in one such hand-off (see `ConnectionPool`). Nothing is
+    /// Connection pools (`HTTPServerConfiguration.connectionPools`), each a serial queue with
+    /// its own epoll instance and thread, and each connection is pinned to one of them (round
+    /// robin). A connection's state is confined to its pool's queue, so it needs no lock.
+    /// Measured against one serial queue per connection (each targeting a concurrent queue), a
+    /// few shared queues cost less CPU per request: on Linux every Dispatch source event is a
+    /// hand-off between threads, and a pool's thread takes all its ready sockets without one
+    /// (see `ConnectionPool`). Nothing is
     /// created per request. The price: a handler that runs long on the queue (it should not;
     /// it can park the request and respond later) delays the other connections of its pool.
     /// Made by `start`.

@@ -1,7 +1,7 @@
 import Dispatch
 
 /// An HTTP/1.1 server on non-blocking POSIX sockets driven by Dispatch (each connection pool's
-/// sockets in one epoll instance that one Dispatch source watches: `ConnectionPool`).
+/// sockets in one epoll instance that the pool's own thread waits on: `ConnectionPool`).
 ///
 /// Requests are parsed strictly (RFC 9112), served with keep-alive and pipelining, and
 /// answered in order through `HTTPResponder`s, which handlers may keep and answer later
