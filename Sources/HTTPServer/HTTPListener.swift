@@ -65,7 +65,7 @@ final class HTTPListener: @unchecked Sendable {
             throw HTTPServerError(message: state == .running ? "the server is already running" : "a stopped server cannot be restarted")
         }
         let bound = try Socket.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
-        let count = max(1, configuration.connectionPools ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) / 2)
+        let count = max(1, configuration.connectionPools ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         do {
             for index in 0..<count {
                 pools.append(try ConnectionPool(label: "HTTPServer.connections.\(index)"))

@@ -23,12 +23,13 @@ public struct HTTPServerConfiguration: Sendable {
     /// Requests of one connection awaiting responses before the server stops reading from it.
     public var maxPipelinedRequests = 32
     /// Connection pools, each a thread that waits on its share of the connections and serves
-    /// them (`ConnectionPool`); nil: half the CPUs, at least one. Why half: the pools' threads
-    /// run flat out under load, and the rest of the process (a writer, the kernel's network
-    /// work for these sockets) needs CPU too. Measured on 2 CPUs with the client on the same
-    /// machine (wrk -c8, buffered one-event POSTs): one pool 67-79k requests/s, p99 0.37-0.42
-    /// ms; two pools 61-63k, p99 2.0-3.7 ms (three busy threads on two CPUs wait out each
-    /// other's time slices).
+    /// them (`ConnectionPool`); nil: one per CPU. Fewer can serve a closed-loop flood better
+    /// and many clients worse, so the default is one per CPU. Measured on 2 CPUs with the
+    /// clients on the same machine: wrk -c8 buffered one-event POSTs, one pool 67-79k
+    /// requests/s, p99 0.37-0.42 ms, two pools 61-63k, p99 2.0-3.7 ms (three busy threads on
+    /// two CPUs wait out each other's time slices); 20,000 durable POSTs/s from 32 client
+    /// threads, one pool p99 3.6-20 ms, two pools 1.9-3.0 ms (one thread gets too small a share
+    /// of the CPUs among 32).
     public var connectionPools: Int? = nil
     /// listen(2) backlog.
     public var backlog: Int32 = 1024

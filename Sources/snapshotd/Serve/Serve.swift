@@ -64,7 +64,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Most open connections; more are answered 503. (default: 1024)")
     var maxConnections: String?
 
-    @Option(help: "Threads serving connections, each with its own share of them. (default: half the CPUs, at least 1)")
+    @Option(help: "Threads serving connections, each with its own share of them. (default: one per CPU)")
     var httpThreads: String?
 
     @Option(help: "Seconds to receive a request head before 408. (default: 10)")
