@@ -77,8 +77,10 @@ import Testing
             #expect(response.status == 401, "\(wrong)")
         }
         let deadline = Date().addingTimeInterval(5)
-        while !process.stderrText.contains("401") && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        let refusal = process.stderrText.split(separator: "\n").first { $0.contains("401") }.map(String.init) ?? ""
+        // The refusal's line, not any line with 401 in it (a port such as 33401 in "listening on").
+        let marker = "] 401: "
+        while !process.stderrText.contains(marker) && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        let refusal = process.stderrText.split(separator: "\n").first { $0.contains(marker) }.map(String.init) ?? ""
         #expect(refusal.contains("info") && refusal.contains("client=127.0.0.1:") && refusal.contains("/v1/events"),
                 "\(process.stderrText)")
         #expect(try ServiceTests.stop(process) == 0)
