@@ -24,9 +24,9 @@ final class HTTPListener: @unchecked Sendable {
     /// Measured against one serial queue per connection (each targeting a concurrent queue), a
     /// few shared queues cost less CPU per request: on Linux every Dispatch source event is a
     /// hand-off between threads, and a pool's thread takes all its ready sockets without one
-    /// (see `ConnectionPool`). Nothing is
-    /// created per request. The price: a handler that runs long on the queue (it should not;
-    /// it can park the request and respond later) delays the other connections of its pool.
+    /// (see `ConnectionPool`). Nothing is created per request. The price: a handler that runs
+    /// long on the queue (it should not; it can park the request and respond later) delays the
+    /// other connections of its pool.
     /// Made by `start`.
     private var pools: [ConnectionPool] = []
     private var nextPool = 0

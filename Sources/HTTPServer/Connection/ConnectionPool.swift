@@ -158,6 +158,7 @@ final class ConnectionPool: @unchecked Sendable {
             let count = epoll_wait(pollFD, events, Self.eventsPerTurn, -1)
             if count < 0 {
                 if errno == EINTR { continue }
+                // EBADF, EFAULT, EINVAL: nothing left to wait on (never seen; not for input).
                 break
             }
             if (0..<Int(count)).contains(where: { events[$0].data.fd == wakeFD }) {
