@@ -148,45 +148,16 @@ private final class Work: @unchecked Sendable {
     }
 
     private func replay(_ part: ChunkedLogReplay.Part) -> ChunkedLogReplay.PartResult {
-        var result = ChunkedLogReplay.PartResult(
-            deltas: targets.map { .delta(rejoinAfterLeave: $0.rejoinAfterLeave) },
-            firstReplayed: Array(repeating: nil, count: targets.count), replayed: Array(repeating: 0, count: targets.count))
-        // The snapshot of the records in a row is held out of the arrays while its records come
-        // (swapped with a placeholder), so that a record costs no array access.
-        var current = StateBuilder.delta(rejoinAfterLeave: false)
-        var currentIndex = -1, run = 0, filePosition: UInt64 = 0
-        var lastID: UInt32?
-        result.report = LogSegmentDecoder().decodeViews(segments[part.segment], part: (part.lowerBound, part.upperBound), { at, id, record in
-            guard !result.givesUp else { return }
-            if id != lastID {
-                lastID = id
-                if currentIndex >= 0 {
-                    swap(&current, &result.deltas[currentIndex])
-                    result.replayed[currentIndex] += run
-                }
-                run = 0
-                currentIndex = index[id] ?? -1
-                if currentIndex >= 0 {
-                    swap(&current, &result.deltas[currentIndex])
-                    filePosition = targets[currentIndex].filePosition
-                }
-            }
-            guard currentIndex >= 0 else { result.orphans += 1; return }
-            guard at >= filePosition else { return }
-            if run == 0 && result.firstReplayed[currentIndex] == nil { result.firstReplayed[currentIndex] = at }
-            run += 1
-            current.record(record, offset: Int64(at))
-            if current.needsSequence { result.givesUp = true }
-        }, catalog: { _, _ in
-            result.givesUp = true
-        })
-        if currentIndex >= 0 {
-            swap(&current, &result.deltas[currentIndex])
-            result.replayed[currentIndex] += run
-        }
+        var visitor = PartVisitor(
+            result: ChunkedLogReplay.PartResult(
+                deltas: targets.map { .delta(rejoinAfterLeave: $0.rejoinAfterLeave) },
+                firstReplayed: Array(repeating: nil, count: targets.count), replayed: Array(repeating: 0, count: targets.count)),
+            index: index, targets: targets)
+        let report = LogSegmentDecoder().decodeViews(segments[part.segment], part: (part.lowerBound, part.upperBound), into: &visitor)
+        var result = visitor.finish()
+        result.report = report
         if part.upperBound != nil {
             // A cut is proven only by the part before it ending there, whole and undamaged.
-            let report = result.report
             if !report.damaged.isEmpty || report.tornTail > 0 || report.validEnd != part.upperBound || report.base == nil {
                 result.givesUp = true
             }
@@ -216,5 +187,61 @@ private final class Work: @unchecked Sendable {
             outcome.reports[part.segment].records += records
         }
         return outcome
+    }
+}
+
+/// One part's records onto its deltas, as the decoder visits them.
+private struct PartVisitor: LogVisitor {
+    var result: ChunkedLogReplay.PartResult
+    let index: [UInt32: Int]
+    let targets: [ChunkedLogReplay.Target]
+    /// The snapshot of the records in a row is held out of the arrays while its records come
+    /// (swapped with a placeholder), so that a record costs no array access.
+    private var current = StateBuilder.delta(rejoinAfterLeave: false)
+    private var currentIndex = -1, run = 0, filePosition: UInt64 = 0
+    private var lastID: UInt32?
+
+    init(result: ChunkedLogReplay.PartResult, index: [UInt32: Int], targets: [ChunkedLogReplay.Target]) {
+        self.result = result
+        self.index = index
+        self.targets = targets
+    }
+
+    mutating func record(at position: UInt64, snapshot id: UInt32, _ record: RecordView) {
+        guard !result.givesUp else { return }
+        if id != lastID {
+            lastID = id
+            putBack()
+            currentIndex = index[id] ?? -1
+            if currentIndex >= 0 {
+                swap(&current, &result.deltas[currentIndex])
+                filePosition = targets[currentIndex].filePosition
+            }
+        }
+        guard currentIndex >= 0 else { result.orphans += 1; return }
+        guard position >= filePosition else { return }
+        if run == 0 && result.firstReplayed[currentIndex] == nil { result.firstReplayed[currentIndex] = position }
+        run += 1
+        current.record(record, offset: Int64(position))
+        if current.needsSequence { result.givesUp = true }
+    }
+
+    mutating func catalog(at position: UInt64, _ change: CatalogRecord) {
+        result.givesUp = true
+    }
+
+    /// The result, the snapshot in hand put back.
+    mutating func finish() -> ChunkedLogReplay.PartResult {
+        putBack()
+        return result
+    }
+
+    private mutating func putBack() {
+        if currentIndex >= 0 {
+            swap(&current, &result.deltas[currentIndex])
+            result.replayed[currentIndex] += run
+        }
+        currentIndex = -1
+        run = 0
     }
 }
