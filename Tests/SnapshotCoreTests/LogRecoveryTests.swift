@@ -404,6 +404,82 @@ import Testing
         #expect(try replayedStore() == engine.status.state)
     }
 
+    // MARK: - The checkpoint replayed beside the log's parts
+
+    /// A killed store: a checkpoint of `StateBuilder.baseMinimum` + 500 names, then a log of
+    /// many segments past it. Returns the state the engine had.
+    func killedStoreWithALargeCheckpoint(format: SnapshotFormat) async throws -> SnapshotState {
+        let io = LogFaultIO()
+        let engine = try open(io, format: format)
+        let count = StateBuilder.baseMinimum + 500
+        _ = try await engine.submit([.member(.join, members: (0..<count).map { member("n\($0)", "10.1.\($0 / 200).\($0 % 200)", 7946) }, ltime: 1)])
+        _ = try await engine.compact()
+        try await churn(engine, 0..<120)
+        let expected = engine.status.state
+        await kill(engine, io)
+        #expect(LogTesting.segmentNames(wal).count > 3)
+        return expected
+    }
+
+    /// A copy of the store, opened with the checkpoint replayed beside the log (`minimum` 0) or
+    /// first (`Int64.max`), the log in parts; and whether the checkpoint was opened on a thread
+    /// of its own (not the one opening the engine).
+    func openCopy(minimum: Int64, io: (any FileIO)? = nil, format: SnapshotFormat = .v2) throws -> (SnapshotEngine, besideTheLog: Bool) {
+        let copy = makeTemporaryDirectory() + "/store"
+        try FileManager.default.copyItem(atPath: dir, toPath: copy)
+        let threads = ThreadsOpening(copy + "/snapshot", base: io ?? POSIXFileIO())
+        var configuration = configuration(threads, format: format)
+        configuration.recoveryPartMinimum = 128
+        configuration.recoveryParallelCheckpointMinimum = minimum
+        let caller = pthread_self()
+        let engine = try SnapshotEngine(path: copy + "/snapshot", configuration: configuration)
+        return (engine, threads.threads.withLock { $0 }.contains { pthread_equal($0, caller) == 0 })
+    }
+
+    @Test(arguments: [SnapshotFormat.v1, .v2])
+    func aLargeCheckpointReplaysBesideTheLogToTheSameState(format: SnapshotFormat) async throws {
+        let expected = try await killedStoreWithALargeCheckpoint(format: format)
+        let (beside, wasBeside) = try openCopy(minimum: 0, format: format)
+        let (first, wasFirst) = try openCopy(minimum: .max, format: format)
+        // Only a v2 file's header says the position the parts need.
+        #expect(wasBeside == (format == .v2) && !wasFirst)
+        #expect(beside.status.state == expected && first.status.state == expected)
+        #expect(beside.replayReport == first.replayReport)
+        var besideLog = beside.logReport, firstLog = first.logReport
+        #expect(besideLog.replayed > 0 && besideLog.records > besideLog.replayed, "\(besideLog)")
+        besideLog.segments = []; firstLog.segments = []  // their paths are the copies'
+        besideLog.unused = []; firstLog.unused = []
+        #expect(besideLog == firstLog)
+        await beside.close()
+        await first.close()
+    }
+
+    /// Where the checkpoint's replay covers another position than its header said when it
+    /// was first read, the parts replayed past that one are not used: the log is replayed again.
+    @Test func aCheckpointThatCoversAnotherPositionThanItsHeaderSaidReplaysTheLogAgain() async throws {
+        let expected = try await killedStoreWithALargeCheckpoint(format: .v2)
+        // The first read-only open of the file (the header's read) finds a header of a position
+        // past the log's end: parts replayed past it would hold none of the log's records.
+        // (A lower one would not show: the records between are replayed again over the
+        // checkpoint, which changes nothing, `replayingTheLogFromZeroOverTheCheckpointChangesNothing`.)
+        let other = makeTemporaryDirectory() + "/header"
+        var header: [UInt8] = []
+        V2Format.header(createdAt: 1, logPosition: 1 << 40, into: &header)
+        #expect(FileManager.default.createFile(atPath: other, contents: Data(header)))
+        let (engine, beside) = try openCopy(minimum: 0, io: FirstReadFrom(other))
+        #expect(beside)
+        #expect(engine.status.state == expected)
+        #expect(engine.logReport.records > engine.logReport.replayed)
+        await engine.close()
+    }
+
+    /// A checkpoint that cannot be opened fails the open, replayed beside the log or first.
+    @Test(arguments: [Int64(0), .max])
+    func aCheckpointThatCannotBeOpenedFailsTheOpen(minimum: Int64) async throws {
+        _ = try await killedStoreWithALargeCheckpoint(format: .v2)
+        #expect(throws: (any Error).self) { _ = try openCopy(minimum: minimum, io: RefusedWritableOpen()) }
+    }
+
     /// A checkpoint may finish while a tool reads the store (inspect, verify and convert read a
     /// served store without its lock): between the reader's read of the file and its listing of
     /// the log, or between the listing and the reading of the segments. It removes the segments
@@ -448,5 +524,46 @@ final class BetweenReads: ForwardingFileIO {
             return hooks.after
         }?()
         return names
+    }
+}
+
+/// The threads that open `path` (read-write, as recovery's checkpoint replay does).
+final class ThreadsOpening: ForwardingFileIO {
+    let base: any FileIO
+    let path: String
+    let threads = Mutex<[pthread_t]>([])
+
+    init(_ path: String, base: any FileIO) {
+        self.path = path
+        self.base = base
+    }
+
+    func open(_ path: String, create: Bool, truncate: Bool) throws(FileIOError) -> Int32 {
+        if path == self.path { threads.withLock { $0.append(pthread_self()) } }
+        return try base.open(path, create: create, truncate: truncate)
+    }
+}
+
+/// The first read-only open of a `snapshot` file opens `other` instead.
+final class FirstReadFrom: ForwardingFileIO {
+    let base: any FileIO = POSIXFileIO()
+    let other: String
+    private let used = Mutex(false)
+
+    init(_ other: String) { self.other = other }
+
+    func openReadOnly(_ path: String) throws(FileIOError) -> Int32 {
+        let first = path.hasSuffix("/snapshot") && !used.withLock { used in defer { used = true }; return used }
+        return try base.openReadOnly(first ? other : path)
+    }
+}
+
+/// Refuses to open a `snapshot` file for writing.
+struct RefusedWritableOpen: ForwardingFileIO {
+    let base: any FileIO = POSIXFileIO()
+
+    func open(_ path: String, create: Bool, truncate: Bool) throws(FileIOError) -> Int32 {
+        if path.hasSuffix("/snapshot") { throw FileIOError("open", path, code: EIO) }
+        return try base.open(path, create: create, truncate: truncate)
     }
 }

@@ -39,6 +39,10 @@ public struct EngineConfiguration: Sendable {
     /// (`ChunkedLogReplay`); a log shorter than two parts is replayed in sequence. The tests
     /// make it small, so that short logs are cut too.
     public var recoveryPartMinimum = 4 << 20
+    /// Recovery replays the snapshot `default`'s checkpoint on a thread of its own, beside the
+    /// log's parts, when it is a v2 file at least this large (smaller ones cost less than the
+    /// thread; a v1 file's log position is known only once it is read whole).
+    public var recoveryParallelCheckpointMinimum: Int64 = 1 << 20
     public var io: any FileIO = POSIXFileIO()
     public var observer: any EngineObserver = NoEngineObserver()
 

@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import Glibc
 
 /// Opens a store as it was left: the snapshot `default`'s file, the catalog file, every named
@@ -42,9 +44,22 @@ struct StoreRecovery {
     func open() throws -> Recovered {
         var report = StoreReport()
         let fileDefaults = SnapshotOptions(format: configuration.format, rejoinAfterLeave: configuration.rejoinAfterLeave)
-        let (builder, defaultReport, size) = try openCheckpoint(layout.defaultPath, damagedBase: layout.defaultPath,
-                                                              options: fileDefaults, createsEmpty: true)
-        report.defaultReplay = defaultReport
+        let defaultPath = layout.defaultPath
+        // A large v2 checkpoint of the snapshot `default` replays on a thread of its own while
+        // the log's parts replay: they need only the position it covers, which its header says.
+        // Its replay's own report decides; where it names another position, the log is
+        // replayed again in sequence (`defaultAgrees`).
+        let peeked = SnapshotReplayer(io: io, rejoinAfterLeave: configuration.rejoinAfterLeave, defaultFormat: configuration.format)
+            .v2LogPosition(path: defaultPath, minimumSize: configuration.recoveryParallelCheckpointMinimum)
+        var background: BackgroundCheckpoint?
+        var opened: (builder: StateBuilder, report: ReplayReport, size: Int64)?
+        if peeked == nil {
+            opened = try openCheckpoint(defaultPath, damagedBase: defaultPath, options: fileDefaults, createsEmpty: true)
+        }
+        // Whatever happens below, the checkpoint's replay (and its repairs) is over when this returns.
+        defer { background?.wait() }
+        let provisional = opened.map { $0.report.logPosition ?? 0 } ?? peeked?.position ?? 0
+        report.defaultReplay = opened?.report ?? ReplayReport()
         if repairs {
             try io.createDirectory(layout.logDirectory)
             // Always, not only when this open creates them: a process killed after a create or
@@ -54,9 +69,30 @@ struct StoreRecovery {
         }
         var snapshots: [Recovering] = [Recovering(
             id: SnapshotWriter.defaultID, name: .default,
-            options: SnapshotOptions(format: defaultReport.format, rejoinAfterLeave: configuration.rejoinAfterLeave),
-            builder: builder, filePosition: defaultReport.logPosition ?? 0, fileBytes: size, report: defaultReport)]
-        var covered = defaultReport.logPosition ?? 0
+            options: SnapshotOptions(format: opened?.report.format ?? configuration.format, rejoinAfterLeave: configuration.rejoinAfterLeave),
+            builder: opened?.builder ?? StateBuilder(rejoinAfterLeave: configuration.rejoinAfterLeave),
+            filePosition: provisional, fileBytes: opened?.size ?? 0, report: opened?.report ?? ReplayReport())]
+        var covered = provisional
+        /// Puts the checkpoint replayed in the background in place (once); false when its replay
+        /// failed (`failure`) or covers another position than the parts were given.
+        var failure: (any Error)?
+        func defaultAgrees() -> Bool {
+            guard let waiting = background else { return failure == nil }
+            background = nil
+            do {
+                let (builder, fileReport, size) = try waiting.join()
+                snapshots[0].builder = builder
+                snapshots[0].report = fileReport
+                snapshots[0].fileBytes = size
+                snapshots[0].options.format = fileReport.format
+                snapshots[0].filePosition = fileReport.logPosition ?? 0
+                report.defaultReplay = fileReport
+            } catch {
+                failure = error
+                return false
+            }
+            return snapshots[0].filePosition == provisional
+        }
 
         let hasNamed = io.exists(layout.snapshotsDirectory)
         var catalog = Catalog()
@@ -88,7 +124,6 @@ struct StoreRecovery {
         var index: [UInt32: Int] = [:]
         for (i, snapshot) in snapshots.enumerated() { index[snapshot.id] = i }
         var catalogDirtySince: UInt64?
-        var failure: (any Error)?
         var orphans = 0
         var lastID: UInt32?, lastIndex = -1
         let reader = LogReader(directory: layout.logDirectory, io: io, preservesDamage: repairs)
@@ -97,6 +132,17 @@ struct StoreRecovery {
         // captured state stays on the stack, not in boxes checked on every record (measured: a
         // stored closure made recovery of 1M records about twice as slow).
         var logReport = LogReport()
+        if peeked != nil {
+            // Started only now, after every other file's repairs: while it runs, this thread
+            // only reads, so the store's changes keep their order (the power-loss tests count them).
+            let recovery = self
+            background = BackgroundCheckpoint {
+                var (builder, fileReport, size) = try recovery.openCheckpoint(defaultPath, damagedBase: defaultPath,
+                                                                              options: fileDefaults, createsEmpty: true)
+                builder.freezeAliveSet()
+                return (builder, fileReport, size)
+            }
+        }
         if io.exists(layout.logDirectory) || repairs {
             let targets = snapshots.map {
                 ChunkedLogReplay.Target(id: $0.id, filePosition: $0.filePosition, rejoinAfterLeave: $0.options.rejoinAfterLeave)
@@ -104,7 +150,8 @@ struct StoreRecovery {
             logReport = try reader.read(decoding: { segments in
                 var chunked = ChunkedLogReplay(targets: targets)
                 chunked.minimumPart = configuration.recoveryPartMinimum
-                if let outcome = chunked.replay(segments) {
+                let outcome = chunked.replay(segments)
+                if let outcome, defaultAgrees() {
                     for i in snapshots.indices {
                         for delta in outcome.deltas[i] { snapshots[i].builder.append(delta) }
                         snapshots[i].replayed += outcome.replayed[i]
@@ -114,6 +161,7 @@ struct StoreRecovery {
                     return outcome.reports
                 }
                 // In sequence: the catalog's records change which snapshot a record is of.
+                _ = defaultAgrees()
                 return segments.map { segment in
                     LogSegmentDecoder().decodeViews(segment, { at, id, record in
                         if id != lastID {
@@ -162,6 +210,7 @@ struct StoreRecovery {
                 }
             })
         }
+        _ = defaultAgrees()
         if let failure { throw failure }
         for snapshot in snapshots { covered = max(covered, snapshot.filePosition) }
         logReport.replayed = snapshots.reduce(0) { $0 + $1.replayed }
@@ -311,6 +360,38 @@ struct StoreRecovery {
             bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         }
         return bytes
+    }
+}
+
+/// A checkpoint's replay on a thread of its own (`StoreRecovery.open`): its builder (frozen),
+/// report and size, or the error it threw.
+private final class BackgroundCheckpoint: @unchecked Sendable {
+    typealias Opened = (StateBuilder, ReplayReport, Int64)
+    /// Written by the thread before `done` is signalled, read after it is waited for.
+    private var result: Result<Opened, any Error>?
+    private let done = DispatchSemaphore(value: 0)
+    private var waited = false
+
+    init(_ body: @escaping @Sendable () throws -> Opened) {
+        let thread = Thread { [self] in
+            result = Result { try body() }
+            done.signal()
+        }
+        thread.name = "snapshot-recovery"
+        thread.start()
+    }
+
+    /// Waits for the replay to end (once; later calls return at once).
+    func wait() {
+        guard !waited else { return }
+        done.wait()
+        waited = true
+    }
+
+    func join() throws -> Opened {
+        wait()
+        guard let result else { preconditionFailure("the replay's thread signalled without a result") }
+        return try result.get()
     }
 }
 

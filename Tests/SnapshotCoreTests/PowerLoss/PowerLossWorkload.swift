@@ -30,6 +30,8 @@ struct PowerLossWorkload: Sendable {
         configuration.preparesSegmentsInBackground = false
         // Recovery replays the log in parts of a few records (`ChunkedLogReplay`) at every crash point.
         configuration.recoveryPartMinimum = 128
+        // And the checkpoint of `default` beside them, when it is v2 (`StoreRecovery`).
+        configuration.recoveryParallelCheckpointMinimum = 0
         configuration.format = format
         configuration.durability = .fsync
         configuration.minCompactSize = minCompactSize

@@ -28,6 +28,8 @@ struct StorePowerLossWorkload: Sendable {
         configuration.preparesSegmentsInBackground = false
         // Recovery replays the log in parts of a few records (`ChunkedLogReplay`) at every crash point.
         configuration.recoveryPartMinimum = 128
+        // And the checkpoint of `default` beside them, when it is v2 (`StoreRecovery`).
+        configuration.recoveryParallelCheckpointMinimum = 0
         configuration.durability = .fsync
         configuration.minCompactSize = 256  // rounds start on their own too
         configuration.flushInterval = 3600  // nothing timer-driven
