@@ -407,18 +407,18 @@ import Testing
     // MARK: - The checkpoint replayed beside the log's parts
 
     /// A killed store: a checkpoint of `StateBuilder.baseMinimum` + 500 names, then a log of
-    /// many segments past it. Returns the state the engine had.
-    func killedStoreWithALargeCheckpoint(format: SnapshotFormat) async throws -> SnapshotState {
+    /// many segments past it. Returns the state the engine had and its log's end.
+    func killedStoreWithALargeCheckpoint(format: SnapshotFormat) async throws -> (SnapshotState, end: UInt64) {
         let io = LogFaultIO()
         let engine = try open(io, format: format)
         let count = StateBuilder.baseMinimum + 500
         _ = try await engine.submit([.member(.join, members: (0..<count).map { member("n\($0)", "10.1.\($0 / 200).\($0 % 200)", 7946) }, ltime: 1)])
         _ = try await engine.compact()
         try await churn(engine, 0..<120)
-        let expected = engine.status.state
+        let expected = engine.status.state, end = engine.status.logPosition
         await kill(engine, io)
         #expect(LogTesting.segmentNames(wal).count > 3)
-        return expected
+        return (expected, end)
     }
 
     /// A copy of the store, opened with the checkpoint replayed beside the log (`minimum` 0) or
@@ -438,12 +438,13 @@ import Testing
 
     @Test(arguments: [SnapshotFormat.v1, .v2])
     func aLargeCheckpointReplaysBesideTheLogToTheSameState(format: SnapshotFormat) async throws {
-        let expected = try await killedStoreWithALargeCheckpoint(format: format)
+        let (expected, end) = try await killedStoreWithALargeCheckpoint(format: format)
         let (beside, wasBeside) = try openCopy(minimum: 0, format: format)
         let (first, wasFirst) = try openCopy(minimum: .max, format: format)
         // Only a v2 file's header says the position the parts need.
         #expect(wasBeside == (format == .v2) && !wasFirst)
         #expect(beside.status.state == expected && first.status.state == expected)
+        #expect(beside.status.logPosition == end && first.status.logPosition == end)
         #expect(beside.replayReport == first.replayReport)
         var besideLog = beside.logReport, firstLog = first.logReport
         #expect(besideLog.replayed > 0 && besideLog.records > besideLog.replayed, "\(besideLog)")
@@ -457,7 +458,7 @@ import Testing
     /// Where the checkpoint's replay covers another position than its header said when it
     /// was first read, the parts replayed past that one are not used: the log is replayed again.
     @Test func aCheckpointThatCoversAnotherPositionThanItsHeaderSaidReplaysTheLogAgain() async throws {
-        let expected = try await killedStoreWithALargeCheckpoint(format: .v2)
+        let (expected, end) = try await killedStoreWithALargeCheckpoint(format: .v2)
         // The first read-only open of the file (the header's read) finds a header of a position
         // past the log's end: parts replayed past it would hold none of the log's records.
         // (A lower one would not show: the records between are replayed again over the
@@ -469,6 +470,8 @@ import Testing
         let (engine, beside) = try openCopy(minimum: 0, io: FirstReadFrom(other))
         #expect(beside)
         #expect(engine.status.state == expected)
+        // Nor does the position the header said: the log goes on from where it ended.
+        #expect(engine.status.logPosition == end)
         #expect(engine.logReport.records > engine.logReport.replayed)
         await engine.close()
     }

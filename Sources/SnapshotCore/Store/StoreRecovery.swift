@@ -72,7 +72,8 @@ struct StoreRecovery {
             options: SnapshotOptions(format: opened?.report.format ?? configuration.format, rejoinAfterLeave: configuration.rejoinAfterLeave),
             builder: opened?.builder ?? StateBuilder(rejoinAfterLeave: configuration.rejoinAfterLeave),
             filePosition: provisional, fileBytes: opened?.size ?? 0, report: opened?.report ?? ReplayReport())]
-        var covered = provisional
+        // The position the checkpoint replayed in the background covers counts once it is known.
+        var covered = opened.map { $0.report.logPosition ?? 0 } ?? 0
         /// Puts the checkpoint replayed in the background in place (once); false when its replay
         /// failed (`failure`) or covers another position than the parts were given.
         var failure: (any Error)?
