@@ -430,6 +430,7 @@ import Testing
         let threads = ThreadsOpening(copy + "/snapshot", base: io ?? POSIXFileIO())
         var configuration = configuration(threads, format: format)
         configuration.recoveryPartMinimum = 128
+        configuration.recoveryThreads = 2  // in parts on any machine
         configuration.recoveryParallelCheckpointMinimum = minimum
         let caller = pthread_self()
         let engine = try SnapshotEngine(path: copy + "/snapshot", configuration: configuration)
@@ -474,6 +475,28 @@ import Testing
         #expect(engine.status.logPosition == end)
         #expect(engine.logReport.records > engine.logReport.replayed)
         await engine.close()
+    }
+
+    /// The offline tools' read of a store (`StoreContents`: inspect, verify, export; nothing
+    /// repaired) replays a large checkpoint beside the log too, with the engine's default threshold.
+    @Test func aReadOnlyReadReplaysALargeCheckpointBesideTheLog() async throws {
+        let io = LogFaultIO()
+        let engine = try open(io)
+        let count = 40_000  // a v2 checkpoint over the default 1 MiB
+        _ = try await engine.submit([.member(.join, members: (0..<count).map { member("node-\($0)", "10.2.\($0 / 250).\($0 % 250)", 7946) }, ltime: 1)])
+        _ = try await engine.compact()
+        try await churn(engine, 0..<60)
+        let expected = engine.status.state
+        await kill(engine, io)
+        let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
+        #expect(size >= EngineConfiguration().recoveryParallelCheckpointMinimum)
+        let threads = ThreadsOpening(path, base: POSIXFileIO())
+        let caller = pthread_self()
+        let contents = try StoreContents(layout: StoreLayout(dataDirectory: dir), io: threads)
+        let snapshot = try #require(contents.snapshots.first { $0.name == .default })
+        #expect(snapshot.state == expected)
+        #expect(snapshot.replayed > 0 && contents.report.log.records > snapshot.replayed)
+        #expect(threads.threads.withLock { $0 }.contains { pthread_equal($0, caller) == 0 })
     }
 
     /// A checkpoint that cannot be opened fails the open, replayed beside the log or first.
@@ -530,7 +553,7 @@ final class BetweenReads: ForwardingFileIO {
     }
 }
 
-/// The threads that open `path` (read-write, as recovery's checkpoint replay does).
+/// The threads that open `path`.
 final class ThreadsOpening: ForwardingFileIO {
     let base: any FileIO
     let path: String
@@ -544,6 +567,11 @@ final class ThreadsOpening: ForwardingFileIO {
     func open(_ path: String, create: Bool, truncate: Bool) throws(FileIOError) -> Int32 {
         if path == self.path { threads.withLock { $0.append(pthread_self()) } }
         return try base.open(path, create: create, truncate: truncate)
+    }
+
+    func openReadOnly(_ path: String) throws(FileIOError) -> Int32 {
+        if path == self.path { threads.withLock { $0.append(pthread_self()) } }
+        return try base.openReadOnly(path)
     }
 }
 

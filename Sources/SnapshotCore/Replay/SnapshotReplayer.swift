@@ -122,13 +122,12 @@ public struct SnapshotReplayer {
         return (builder.finishState(), report)
     }
 
-    /// As `replay(path:)`, the state left in its builder.
     /// The log position a v2 file's header names, read from its first bytes as its whole
-    /// replay reads them (`.some(nil)`: a v2 file whose header names none or is damaged), and
-    /// the file's size; nil when the file is missing, smaller than `minimumSize`, or not v2 (a v1
-    /// file's position is in a comment line anywhere in it). Recovery replays a large
-    /// checkpoint beside the log's parts, which need its position first.
-    func v2LogPosition(path: String, minimumSize: Int64) -> (position: UInt64?, size: Int64)? {
+    /// replay reads them (`.some(nil)`: a v2 file whose header names none or is damaged); nil
+    /// when the file is missing, smaller than `minimumSize`, or not v2 (a v1 file's position is
+    /// in a comment line anywhere in it). Recovery replays a large checkpoint beside the log's
+    /// parts, which need its position first.
+    func v2LogPosition(path: String, minimumSize: Int64) -> UInt64?? {
         guard io.exists(path), let fd = try? io.openReadOnly(path) else { return nil }
         defer { io.close(fd) }
         guard let size = try? io.size(fd, path: path), size >= minimumSize else { return nil }
@@ -138,9 +137,10 @@ public struct SnapshotReplayer {
               SnapshotFormat.detect(buffer) == .v2 else { return nil }
         var decoder = V2Decoder()
         decoder.feed(UnsafeRawBufferPointer(buffer)) { _ in }
-        return (decoder.logPosition, size)
+        return .some(decoder.logPosition)
     }
 
+    /// As `replay(path:)`, the state left in its builder.
     func replayBuilder(path: String) throws(SnapshotFileError) -> (StateBuilder, ReplayReport) {
         let fd: Int32
         do { fd = try io.openReadOnly(path) } catch { throw .io(error) }

@@ -58,7 +58,7 @@ struct StoreRecovery {
         }
         // Whatever happens below, the checkpoint's replay (and its repairs) is over when this returns.
         defer { background?.wait() }
-        let provisional = opened.map { $0.report.logPosition ?? 0 } ?? peeked?.position ?? 0
+        let provisional = opened.map { $0.report.logPosition ?? 0 } ?? (peeked ?? nil) ?? 0
         report.defaultReplay = opened?.report ?? ReplayReport()
         if repairs {
             try io.createDirectory(layout.logDirectory)
@@ -74,9 +74,10 @@ struct StoreRecovery {
             filePosition: provisional, fileBytes: opened?.size ?? 0, report: opened?.report ?? ReplayReport())]
         // The position the checkpoint replayed in the background covers counts once it is known.
         var covered = opened.map { $0.report.logPosition ?? 0 } ?? 0
-        /// Puts the checkpoint replayed in the background in place (once); false when its replay
-        /// failed (`failure`) or covers another position than the parts were given.
         var failure: (any Error)?
+        /// Puts the checkpoint replayed in the background in place (once); false when its replay
+        /// failed (`failure`: the log is still replayed, in sequence, before it is thrown) or
+        /// covers another position than the parts were given.
         func defaultAgrees() -> Bool {
             guard let waiting = background else { return failure == nil }
             background = nil
@@ -134,14 +135,19 @@ struct StoreRecovery {
         // stored closure made recovery of 1M records about twice as slow).
         var logReport = LogReport()
         if peeked != nil {
-            // Started only now, after every other file's repairs: while it runs, this thread
-            // only reads, so the store's changes keep their order (the power-loss tests count them).
+            // Started only now, after the repairs of the files read so far, and joined before
+            // any later change (the log's damaged copies, named snapshots its catalog records
+            // create, unused segments): while it runs this thread only reads, so the store's
+            // changes come in one order (the power-loss tests number them). Not the order of a
+            // replay first: here the leftover `.checkpoint` and `.compact` files go after the
+            // directory's sync, which is harmless (a removal undone is removed at the next open).
             let recovery = self
             background = BackgroundCheckpoint {
-                var (builder, fileReport, size) = try recovery.openCheckpoint(defaultPath, damagedBase: defaultPath,
-                                                                              options: fileDefaults, createsEmpty: true)
+                let opened = try recovery.openCheckpoint(defaultPath, damagedBase: defaultPath,
+                                                         options: fileDefaults, createsEmpty: true)
+                var builder = opened.0
                 builder.freezeAliveSet()
-                return (builder, fileReport, size)
+                return (builder, opened.1, opened.2)
             }
         }
         if io.exists(layout.logDirectory) || repairs {
@@ -151,6 +157,7 @@ struct StoreRecovery {
             logReport = try reader.read(decoding: { segments in
                 var chunked = ChunkedLogReplay(targets: targets)
                 chunked.minimumPart = configuration.recoveryPartMinimum
+                chunked.maxThreads = configuration.recoveryThreads
                 let outcome = chunked.replay(segments)
                 if let outcome, defaultAgrees() {
                     for i in snapshots.indices {

@@ -28,6 +28,7 @@ struct StorePowerLossWorkload: Sendable {
         configuration.preparesSegmentsInBackground = false
         // Recovery replays the log in parts of a few records (`ChunkedLogReplay`) at every crash point.
         configuration.recoveryPartMinimum = 128
+        configuration.recoveryThreads = 2  // in parts on any machine
         // And the checkpoint of `default` beside them, when it is v2 (`StoreRecovery`).
         configuration.recoveryParallelCheckpointMinimum = 0
         configuration.durability = .fsync
