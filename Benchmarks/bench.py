@@ -505,6 +505,18 @@ def cmd_report(args):
                       med(f"http.buffered.c{c}", rps), ng, 0.7, "≥ 0.7× nginx" if c == 64 else "(reported)", "req/s")
             if c != 64:
                 table[-1] = table[-1][:5] + ("-",)
+        # What each server spends on a request (issue 16 asks for the profile that names the
+        # limit): the user + system time of its processes over each run, over the requests answered.
+        def cpu_per_request(key):
+            return median([d["server_cpu_seconds"] / d["requests"] * 1e6 for d in by_key.get(key, [])
+                           if d.get("server_cpu_seconds") is not None and d.get("requests")])
+        cpu = {name: cpu_per_request(f"http.{name}.c{c}") for name in ("ours", "buffered", "redis", "hummingbird", "nginx")}
+        if any(v is not None for v in cpu.values()):
+            us = lambda v: "n/a" if v is None else f"{v:.1f} µs"
+            table.append((f"server CPU per request at -c{c} (user + system time of the server's processes over each run, over the requests it answered; the client's is not counted)",
+                          f"durable {us(cpu['ours'])}, buffered {us(cpu['buffered'])}",
+                          f"Redis {us(cpu['redis'])}; Hummingbird {us(cpu['hummingbird'])}; nginx {us(cpu['nginx'])}",
+                          "-", "(reported)", "-"))
         for name in ("ours", "buffered", "nginx", "hummingbird"):
             if f"http.{name}.c{c}" not in by_key:
                 continue

@@ -316,13 +316,35 @@ stop_server() {
 port() { python3 "$BENCH/bench.py" port; }
 
 # wrk_post KEY RUN PORT CONNS SECONDS BODY CTYPE
+# cpu_seconds PID: the user + system CPU time of PID and its children (nginx's workers), in
+# seconds, from /proc/PID/stat (utime and stime, fields 14 and 15, counted after the command's
+# closing parenthesis, which may hold spaces)
+CLK_TCK=$(getconf CLK_TCK)
+cpu_seconds() {
+    local pid=$1 total=0 p ticks
+    for p in "$pid" $(pgrep -P "$pid" 2>/dev/null); do
+        ticks=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || continue
+        total=$((total + ${ticks:-0}))
+    done
+    python3 -c "print($total / $CLK_TCK)"
+}
+# cpu_json BEFORE: {"server_cpu_seconds": ...} since BEFORE (a cpu_seconds of MEASURE_PID), or {}
+cpu_json() {
+    [ -n "${MEASURE_PID:-}" ] && [ -n "$1" ] || { echo '{}'; return; }
+    echo "{\"server_cpu_seconds\": $(python3 -c "print($(cpu_seconds "$MEASURE_PID") - $1)")}"
+}
+
+# wrk_post KEY RUN PORT CONNS SECONDS BODY CTYPE: wrk POSTing BODY, its result recorded; with
+# MEASURE_PID set, the server's CPU time over the run too (the HTTP rows' CPU per request)
 wrk_post() {
-    local key=$1 run=$2 port=$3 conns=$4 secs=$5 body=$6 ctype=$7
+    local key=$1 run=$2 port=$3 conns=$4 secs=$5 body=$6 ctype=$7 before=
     note "wrk-${key%%.*}" BENCH_BODY="$body" BENCH_CTYPE="$ctype" wrk -t"$WRK_THREADS" -c"$conns" -d"${secs}s" -s "$BENCH/wrk/post.lua" "http://127.0.0.1:$port/"
+    [ -n "${MEASURE_PID:-}" ] && before=$(cpu_seconds "$MEASURE_PID")
     BENCH_BODY="$body" BENCH_CTYPE="$ctype" wrk -t"$WRK_THREADS" -c"$conns" -d"${secs}s" -s "$BENCH/wrk/post.lua" \
         "http://127.0.0.1:$port/" >"$WORK/logs/wrk-$key-$run.txt" 2>&1 || die "wrk failed ($key): $(tail -3 "$WORK/logs/wrk-$key-$run.txt")"
+    local cpu; cpu=$(cpu_json "$before")
     grep -q "Socket errors: connect [1-9]" "$WORK/logs/wrk-$key-$run.txt" && die "wrk could not connect ($key); did the server die? see $WORK/logs"
-    record "$key" "$run" <"$WORK/logs/wrk-$key-$run.txt"
+    record "$key" "$run" "$cpu" <"$WORK/logs/wrk-$key-$run.txt"
 }
 
 ONE="$WORK/tmp/one-event.json"
@@ -529,13 +551,15 @@ wrk_multi() {
 # redis_set KEY RUN PORT CONNS REQUESTS [KEYS]: redis-benchmark SET of the one-event body's size over
 # KEYS random keys (default MULTI_NAMES; 1: one key), its CSV line (requests/s, latency) recorded as JSON
 redis_set() {
-    local key=$1 run=$2 port=$3 conns=$4 n=$5 keys=${6:-$MULTI_NAMES}
+    local key=$1 run=$2 port=$3 conns=$4 n=$5 keys=${6:-$MULTI_NAMES} before=
     local spread=(-r "$keys")
     [ "$keys" = 1 ] && spread=()
     note redis-benchmark redis-benchmark -h 127.0.0.1 -p "$port" -t set "${spread[@]}" -d "$ONE_BYTES" -c "$conns" -n "$n" --csv
+    [ -n "${MEASURE_PID:-}" ] && before=$(cpu_seconds "$MEASURE_PID")
     redis-benchmark -h 127.0.0.1 -p "$port" -t set "${spread[@]}" -d "$ONE_BYTES" -c "$conns" -n "$n" --csv \
         >"$WORK/logs/redis-$key-$run.txt" 2>&1 || die "redis-benchmark failed ($key): $(tail -3 "$WORK/logs/redis-$key-$run.txt")"
-    python3 "$BENCH/bench.py" redis-csv "$n" "$conns" <"$WORK/logs/redis-$key-$run.txt" | record "$key" "$run"
+    local cpu; cpu=$(cpu_json "$before")
+    python3 "$BENCH/bench.py" redis-csv "$n" "$conns" <"$WORK/logs/redis-$key-$run.txt" | record "$key" "$run" "$cpu"
 }
 # redis_requests PORT CONNS SECONDS [KEYS]: a SET count that takes redis-benchmark about SECONDS at
 # CONNS (it takes a count, not a duration), from an untimed first pass of 20,000
@@ -568,11 +592,11 @@ if want http; then
     done
     for run in $(seq "$RUNS"); do
         for conns in 8 64; do
-            wrk_post "http.ours.c$conns" "$run" "$P_OURS" "$conns" "$HTTP_SECONDS" "$ONE" application/json
-            wrk_post "http.nginx.c$conns" "$run" "$P_NGINX" "$conns" "$HTTP_SECONDS" "$ONE" application/json
-            wrk_post "http.hummingbird.c$conns" "$run" "$P_HB" "$conns" "$HTTP_SECONDS" "$ONE" application/json
-            redis_set "http.redis.c$conns" "$run" "$P_REDIS" "$conns" "${REDIS_ONE_N[$conns]}" 1
-            wrk_post "http.buffered.c$conns" "$run" "$P_BUF" "$conns" "$HTTP_SECONDS" "$ONE" application/json
+            MEASURE_PID=$PID_OURS wrk_post "http.ours.c$conns" "$run" "$P_OURS" "$conns" "$HTTP_SECONDS" "$ONE" application/json
+            MEASURE_PID=$PID_NGINX wrk_post "http.nginx.c$conns" "$run" "$P_NGINX" "$conns" "$HTTP_SECONDS" "$ONE" application/json
+            MEASURE_PID=$PID_HB wrk_post "http.hummingbird.c$conns" "$run" "$P_HB" "$conns" "$HTTP_SECONDS" "$ONE" application/json
+            MEASURE_PID=$PID_REDIS redis_set "http.redis.c$conns" "$run" "$P_REDIS" "$conns" "${REDIS_ONE_N[$conns]}" 1
+            MEASURE_PID=$PID_BUF wrk_post "http.buffered.c$conns" "$run" "$P_BUF" "$conns" "$HTTP_SECONDS" "$ONE" application/json
         done
     done
     stop_server "$PID_REDIS"
@@ -1007,7 +1031,7 @@ meta = {
         "Stall: $STALL_NODES alive nodes, then $ENGINE_INFLIGHT single-event submissions kept outstanding (joins/failures over the alive set); 3 compactions a run via engine.compact() (with the write-ahead log, a checkpoint written in the background); every completion is timestamped; the figure is the longest gap between consecutive completions overlapping a compaction, beside the same measure outside.",
         "Checkpoint tail latency: snapshotd serve (fsync, --min-compact-size 2^40: no automatic checkpoint), $CKPT_NODES alive nodes posted first (NDJSON, 1,000 a POST); then in each run, wrk -t$WRK_THREADS -c$CKPT_CONNS -d${CKPT_SECONDS}s POSTing one member-join (without), and the same while bench.py compact-loop POSTs /v1/compact again as soon as the last one answered (with: checkpoints back to back over the whole run); p99.9 and max are wrk\'s (from each request\'s send, closed loop); snapshotd_compactions_total is read around each run (0 without).",
         "fdatasync after a small append: fsyncfloor (Benchmarks/tools/fsyncfloor.c) appends $SEGSYNC_BYTES bytes and fdatasyncs, $SEGSYNC_COUNT times, timing the fdatasync alone, to a new file that grows with every append (grow: pwrite at its end), to one preallocated with posix_fallocate to 64 MiB and synced with its directory first (prealloc: as SegmentPreparer makes the log\'s segments), and to one filled with 64 MiB of written zeros first (zeroed: an overwrite of written blocks); which mode goes first rotates; idle, and under load: snapshotd (fsync) taking wrk -c$SEGSYNC_CONNS one-event POSTs on the same disk (its own fdatasyncs, both CPUs busy).",
-        "HTTP: wrk -t$WRK_THREADS, keep-alive, POST /v1/events with one 92-byte member-join (application/json), ${HTTP_SECONDS}s a run after a 1 s warm-up, servers started once and hit in turn (snapshotd, nginx, Hummingbird, Redis, snapshotd buffered) for -c8 then -c64. snapshotd in fsync mode answers 200 only once durable; in buffered mode (--durability buffered, Go serf's behaviour) 202 once queued; nginx (one worker) returns 204 and discards the body; Hummingbird collects the body and returns 204. Redis (Debian redis-server, --appendonly yes --appendfsync always: durable, group-committed): redis-benchmark -t set -d 92 on one key, -c 8 / -c 64, no pipelining, -n sized from a 20,000-request warm-up for about ${HTTP_SECONDS}s. Runs with non-2xx answers are excluded from medians.",
+        "HTTP: wrk -t$WRK_THREADS, keep-alive, POST /v1/events with one 92-byte member-join (application/json), ${HTTP_SECONDS}s a run after a 1 s warm-up, servers started once and hit in turn (snapshotd, nginx, Hummingbird, Redis, snapshotd buffered) for -c8 then -c64. snapshotd in fsync mode answers 200 only once durable; in buffered mode (--durability buffered, Go serf's behaviour) 202 once queued; nginx (one worker) returns 204 and discards the body; Hummingbird collects the body and returns 204. Redis (Debian redis-server, --appendonly yes --appendfsync always: durable, group-committed): redis-benchmark -t set -d 92 on one key, -c 8 / -c 64, no pipelining, -n sized from a 20,000-request warm-up for about ${HTTP_SECONDS}s. Runs with non-2xx answers are excluded from medians. Server CPU per request: the utime + stime (/proc/PID/stat, ${CLK_TCK} ticks a second) of the server's process and its children (nginx's worker) from just before to just after each run, over the requests the run counted; the median of the runs.",
         "Many names (multi): four servers started once and hit in turn (spread, one, etcd, Redis) for -c8 then -c64, ${MULTI_SECONDS}s a run after a warm-up, $RUNS runs interleaved. snapshotd (fsync; one process for the spread load, another for the one-snapshot load, each its own store on the same disk): wrk -t$WRK_THREADS with Benchmarks/wrk/spread.lua POSTing the same 92-byte member-join to /v1/snapshots/sNNNN/events, the name round-robin over s0000..s$(printf '%04d' $((MULTI_NAMES - 1))) ($MULTI_NAMES snapshots, each created before timing by one untimed POST), against the same script on one path, /v1/events (the snapshot named default), so the client does the same work per request. etcd (Debian etcd-server, one member, its own data dir, default durability: the WAL fdatasynced before a put is answered): wrk with Benchmarks/wrk/etcd-put.lua, POST /v3/kv/put {\"key\": base64 of k0000..k$(printf '%04d' $((MULTI_NAMES - 1))) round-robin, \"value\": base64 of the same 92 bytes}; a run with any non-2xx answer fails its row. Redis (Debian redis-server, its own dir and port, --appendonly yes --appendfsync always --save \"\"): redis-benchmark -t set -r $MULTI_NAMES -d 92 -c 8 / -c 64 (no pipelining), -n sized from a 20,000-request warm-up for about ${MULTI_SECONDS}s; its requests/s. Redis's client is redis-benchmark (C, one thread), the others' is wrk (LuaJIT request()): they share the 2 CPUs with the server.",
         "Fairness: one snapshotd (fsync, a fresh --data-dir, default queue: --queue-capacity 2048, --queue-wait 1 s) holding the snapshots quiet and flood (each created first by one untimed POST). The quiet one: ratecli (Benchmarks/tools/ratecli.c) with one keep-alive connection, POST /v1/snapshots/quiet/events of the 92-byte member-join at $FAIR_RATE a second for ${FAIR_SECONDS}s (request i due at start + i/$FAIR_RATE s; latency from the due time to the end of the response, so a late answer also delays the next; the first tenth, at most 1 s, warm-up), its 503s counted. Three variants a run, interleaved (alone, one-event flood, NDJSON flood), $RUNS runs, medians of the runs' percentiles: alone; while wrk -t1 -c$FAIR_CONNS (Benchmarks/wrk/flood.lua, closed loop, statuses counted in response()) POSTs the same one-event body to /v1/snapshots/flood/events; and while it POSTs a $FAIR_BATCH-line NDJSON body there (member events over 5,000 names). The flood starts 1 s before the quiet client and runs $((FAIR_SECONDS + 2))s. The target: the quiet p99 at most 2x its p99 alone, and no 503 for the quiet snapshot.",
         "Memory: snapshotd serve --data-dir (fresh) --max-snapshots $((MEM_SNAPSHOTS + 1)) (the count includes default); VmRSS (/proc/PID/status) 1 s after /readyz is 200, then bench.py load-snapshots POSTs one $MEM_NODES-line NDJSON body of member-joins to each of /v1/snapshots/m00000/events .. m$(printf '%05d' $((MEM_SNAPSHOTS - 1))) (a first write creates the snapshot; node names n000..n$(printf '%03d' $((MEM_NODES - 1))) in each, addresses 10.x.y.z unique over the store) over $MEM_CONNS keep-alive connections, every answer a durable 200; VmRSS right after the last acknowledgement (the figure) and 5 s later; snapshotd_snapshots and snapshotd_store_alive_nodes must read $((MEM_SNAPSHOTS + 1)) and $((MEM_SNAPSHOTS * MEM_NODES)). Per alive node and per snapshot = (RSS after - RSS before) / nodes or / snapshots; the budget: $((MEM_SNAPSHOTS * MEM_NODES)) x 200 B + $MEM_SNAPSHOTS x 8 KiB. Restart ($RUNS times): SIGTERM (its time to exit is the stop time), start the same command on the same store, poll /readyz every 10 ms: ready seconds from the start; VmRSS at that moment.",
