@@ -42,7 +42,7 @@ public struct EngineConfiguration: Sendable {
     public var recoveryPartMinimum = 4 << 20
     /// Threads recovery replays the log's parts on: one per core, up to 8. The tests make it 2,
     /// so that the parts are replayed in parts on any machine.
-    public var recoveryThreads = min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 8)
+    public var recoveryThreads = ChunkedLogReplay.defaultThreads
     /// Recovery replays the snapshot `default`'s checkpoint on a thread of its own, beside the
     /// log's parts, when it is a v2 file at least this large (smaller ones cost less than the
     /// thread; a v1 file's log position is known only once it is read whole).

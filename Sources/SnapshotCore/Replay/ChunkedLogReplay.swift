@@ -46,7 +46,9 @@ struct ChunkedLogReplay {
     /// host, 1M records over 5,000 names read back 10 times each: 2 fastest (36.8 ms min, against
     /// 37.8 and 38.6 ms with 4 and 8: within noise), 1 slower (one thread often lags the other).
     var partsPerThread = 2
-    var maxThreads = min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 8)
+    var maxThreads = Self.defaultThreads
+    /// One per core, up to 8 (`EngineConfiguration.recoveryThreads`).
+    static let defaultThreads = min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 8)
     /// More snapshots than this: in sequence (each part would hold a delta of each).
     static let maxTargets = 256
 
